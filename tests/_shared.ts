@@ -1,5 +1,5 @@
 // Test helpers: where the shared real data lives, and how tests that need it skip.
-import { fromFileUrl } from "node:url";
+import { fileURLToPath as fromFileUrl } from "node:url";
 
 /** Absolute path of `../shared/data` beside the repository root. */
 export const SHARED_DATA: string = fromFileUrl(new URL("../../shared/data", import.meta.url));
