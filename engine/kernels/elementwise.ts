@@ -1,0 +1,154 @@
+/**
+ * Element-wise kernels: unary maps with up to two float parameters, and binary ops with NumPy
+ * broadcasting (shapes collapsed to the fewest dimensions before the kernel is chosen).
+ * @module
+ */
+
+import { InputError } from "../errors.ts";
+import type { Tensor } from "../tensor.ts";
+import { compile, flatMain, output, runFlat, storageDecl, uniformDecl, Uniforms } from "./common.ts";
+
+/** Unary operations; `a`/`b` are the op's float parameters. */
+export const UNARY_OPS = {
+  neg: "-x",
+  abs: "abs(x)",
+  relu: "max(x, 0.0)",
+  leaky_relu: "select(x * a, x, x > 0.0)",
+  sigmoid: "1.0 / (1.0 + exp(-x))",
+  tanh: "tanh(clamp(x, -15.0, 15.0))",
+  exp: "exp(x)",
+  log: "log(x)",
+  sqrt: "sqrt(x)",
+  rsqrt: "inverseSqrt(x)",
+  square: "x * x",
+  reciprocal: "1.0 / x",
+  sin: "sin(x)",
+  cos: "cos(x)",
+  sign: "sign(x)",
+  clamp: "clamp(x, a, b)",
+  affine: "x * a + b",
+  pow_scalar: "pow(x, a)",
+  step: "select(0.0, 1.0, x > a)",
+  gelu: "0.5 * x * (1.0 + tanh(clamp(0.7978845608 * (x + 0.044715 * x * x * x), -15.0, 15.0)))",
+} as const;
+
+/** Names of the unary operations. */
+export type UnaryOp = keyof typeof UNARY_OPS;
+
+/** Binary operations on `x` and `y`. */
+export const BINARY_OPS = {
+  add: "x + y",
+  sub: "x - y",
+  mul: "x * y",
+  div: "x / y",
+  max: "max(x, y)",
+  min: "min(x, y)",
+  pow: "pow(x, y)",
+  gt: "select(0.0, 1.0, x > y)",
+  ge: "select(0.0, 1.0, x >= y)",
+  lt: "select(0.0, 1.0, x < y)",
+  eq: "select(0.0, 1.0, x == y)",
+  // Backward helpers: relu'(x)·g and leaky: kept as binary ops so autograd needs no extra kernels.
+  relu_grad: "select(0.0, y, x > 0.0)",
+  squared_diff: "(x - y) * (x - y)",
+} as const;
+
+/** Names of the binary operations. */
+export type BinaryOp = keyof typeof BINARY_OPS;
+
+/** Applies a unary op element-wise. */
+export function unary(x: Tensor, op: UnaryOp, options: { a?: number; b?: number } = {}): Tensor {
+  const code = `${storageDecl([{ name: "X" }], [{ name: "Y" }])}${uniformDecl(2, 3)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let x = X[gi]; let a = PF(1u); let b = PF(2u);
+  Y[gi] = ${UNARY_OPS[op]};
+}`;
+  const out = output(x.shape);
+  runFlat(
+    compile(code, 2, `unary:${op}`),
+    [x.buf, out.buf],
+    new Uniforms().int(x.size).float(options.a ?? 0, options.b ?? 0),
+    x.size,
+  );
+  return out;
+}
+
+/** The broadcast shape of two shapes (NumPy rules). */
+export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1, db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new InputError(`shapes [${a.join(", ")}] and [${b.join(", ")}] cannot be broadcast together`);
+    }
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** Strides of `shape` broadcast to `target` (0 on broadcast dimensions), right-aligned. */
+function broadcastStrides(shape: readonly number[], target: readonly number[]): number[] {
+  const s = new Array(target.length).fill(0);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const ti = target.length - shape.length + i;
+    s[ti] = shape[i] === 1 ? 0 : acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+/** Merges adjacent dimensions that are contiguous for every operand (fewer index divisions). */
+export function collapseDims(shape: number[], strides: number[][]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && strides.every((s, k) => outStrides[k][last] === s[i] * shape[i])) {
+      outShape[last] *= shape[i];
+      strides.forEach((s, k) => outStrides[k][last] = s[i]);
+    } else {
+      outShape.push(shape[i]);
+      strides.forEach((s, k) => outStrides[k].push(s[i]));
+    }
+  }
+  if (outShape.length === 0) return { shape: [1], strides: strides.map(() => [1]) };
+  return { shape: outShape, strides: outStrides };
+}
+
+/** Applies a binary op with broadcasting. */
+export function binary(a: Tensor, b: Tensor, op: BinaryOp): Tensor {
+  const shape = broadcastShapes(a.shape, b.shape);
+  const out = output(shape);
+  if (out.size === 0) return out;
+  const c = collapseDims(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
+  const nd = c.shape.length;
+  // Index of operand k along the collapsed dims: words 1.. are shape, then strides of a, then of b.
+  let idx = "  var r = gi; var ia = 0u; var ib = 0u;\n";
+  for (let d = nd - 1; d >= 0; d--) {
+    idx += `  { let n = P(${1 + d}u); let q = r % n; r = r / n; ia += q * P(${1 + nd + d}u); ib += q * P(${
+      1 + 2 * nd + d
+    }u); }\n`;
+  }
+  const code = `${storageDecl([{ name: "A" }, { name: "B" }], [{ name: "Y" }])}${uniformDecl(3, 1 + 3 * nd)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+${idx}  let x = A[ia]; let y = B[ib];
+  Y[gi] = ${BINARY_OPS[op]};
+}`;
+  const u = new Uniforms().int(out.size, ...c.shape, ...c.strides[0], ...c.strides[1]);
+  runFlat(compile(code, 3, `binary:${op}:${nd}`), [a.buf, b.buf, out.buf], u, out.size);
+  return out;
+}
+
+/** Fills a new tensor of `shape` with `value`. */
+export function fill(shape: readonly number[], value: number): Tensor {
+  const code = `${storageDecl([], [{ name: "Y" }])}${uniformDecl(1, 2)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  Y[gi] = PF(1u);
+}`;
+  const out = output(shape);
+  runFlat(compile(code, 1, "fill"), [out.buf], new Uniforms().int(out.size).float(value), out.size);
+  return out;
+}

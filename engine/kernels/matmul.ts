@@ -1,0 +1,332 @@
+/**
+ * Matrix multiply `C = act(op(A)·op(B) + bias) + residual`, batched, either operand transposed.
+ *
+ * Two kernel families: register-tiled and barrier-free (each invocation owns a TM×TN block of C, vec4
+ * loads where the layout allows) for CPU adapters such as lavapipe, where large per-invocation blocks win;
+ * and shared-memory tiled for real GPUs. Which tile is used for a shape class is measured once per adapter
+ * (see `tuning.ts`); the epilogue is chosen at run time by uniforms, so one compiled kernel serves every
+ * bias/activation combination.
+ * @module
+ */
+
+import { backend, type GpuBuffer } from "../backend.ts";
+import { adapterSummary } from "../device.ts";
+import { InputError } from "../errors.ts";
+import { numel, type Tensor } from "../tensor.ts";
+import { compile, output, uniformDecl, Uniforms } from "./common.ts";
+
+/** Activation applied in the epilogue. */
+export type Activation = "none" | "relu" | "leaky_relu";
+
+/** A matmul kernel configuration. */
+export interface MatmulTile {
+  /** "reg": register-tiled barrier-free; "shared": workgroup-memory tiled. */
+  kind: "reg" | "shared";
+  /** Rows of C per invocation. */
+  tm: number;
+  /** Columns of C per invocation (multiple of 4). */
+  tn: number;
+  /** Workgroup size x (columns). */
+  wgx: number;
+  /** Workgroup size y (rows). */
+  wgy: number;
+}
+
+/** Options of `matmul`. */
+export interface MatmulOptions {
+  /** Use Aᵀ: A is stored [..., K, M]. */
+  transA?: boolean;
+  /** Use Bᵀ: B is stored [..., N, K] (PyTorch Linear weight layout). */
+  transB?: boolean;
+  /** Bias [N] added to every row. */
+  bias?: Tensor;
+  /** Activation after the bias. */
+  activation?: Activation;
+  /** Negative slope of leaky_relu. */
+  alpha?: number;
+  /** Added after the activation (same shape as C). */
+  residual?: Tensor;
+  /** Force a tile (tuning and tests). */
+  tile?: MatmulTile;
+}
+
+interface Variant {
+  tile: MatmulTile;
+  transA: boolean;
+  transB: boolean;
+  vecA: boolean;
+  vecB: boolean;
+  vecC: boolean;
+}
+
+function regKernel(v: Variant): string {
+  const { tm, tn, wgx, wgy } = v.tile;
+  const tn4 = tn / 4;
+  const c4 = v.vecC ? "4" : "", f4 = v.vecC ? "vec4<f32>" : "f32";
+  let s = `@group(0) @binding(0) var<storage, read> A: array<${v.vecA ? "vec4<f32>" : "f32"}>;
+@group(0) @binding(1) var<storage, read> B: array<${v.vecB ? "vec4<f32>" : "f32"}>;
+@group(0) @binding(2) var<storage, read> Bias${c4}: array<${f4}>;
+@group(0) @binding(3) var<storage, read> R${c4}: array<${f4}>;
+@group(0) @binding(4) var<storage, read_write> C${c4}: array<${f4}>;
+${uniformDecl(5, 10)}
+@compute @workgroup_size(${wgx}, ${wgy}, 1)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let M = P(0u); let N = P(1u); let K = P(2u);
+  let row0 = g.y * ${tm}u; let col0 = g.x * ${tn}u;
+  if (row0 >= M || col0 >= N) { return; }
+  let aOff = g.z * P(3u); let bOff = g.z * P(4u); let cOff = g.z * P(5u);
+`;
+  for (let r = 0; r < tm; r++) s += `  let r${r} = min(row0 + ${r}u, M - 1u);\n`;
+  if (v.vecB) {
+    for (let j = 0; j < tn4; j++) s += `  let cb${j} = min(col0 / 4u + ${j}u, N / 4u - 1u);\n`;
+  } else {
+    for (let c = 0; c < tn; c++) s += `  let c${c} = min(col0 + ${c}u, N - 1u);\n`;
+  }
+  for (let r = 0; r < tm; r++) for (let j = 0; j < tn4; j++) s += `  var acc${r}_${j} = vec4<f32>(0.0);\n`;
+  const bRow = (k: string, j: number): string => {
+    if (v.vecB) return `B[(bOff + ${k} * N) / 4u + cb${j}]`;
+    const e = (c: number) => v.transB ? `B[bOff + c${c} * K + ${k}]` : `B[bOff + ${k} * N + c${c}]`;
+    return `vec4<f32>(${e(4 * j)}, ${e(4 * j + 1)}, ${e(4 * j + 2)}, ${e(4 * j + 3)})`;
+  };
+  if (v.vecA) {
+    s += `  let K4 = K / 4u;\n  for (var k4 = 0u; k4 < K4; k4++) {\n`;
+    for (let r = 0; r < tm; r++) s += `    let a${r} = A[(aOff + r${r} * K) / 4u + k4];\n`;
+    const comp = ["x", "y", "z", "w"];
+    for (let kk = 0; kk < 4; kk++) {
+      for (let j = 0; j < tn4; j++) s += `    let b${kk}_${j} = ${bRow(`(k4 * 4u + ${kk}u)`, j)};\n`;
+      for (let r = 0; r < tm; r++) {
+        for (let j = 0; j < tn4; j++) {
+          s += `    acc${r}_${j} = fma(vec4<f32>(a${r}.${comp[kk]}), b${kk}_${j}, acc${r}_${j});\n`;
+        }
+      }
+    }
+    s += `  }\n`;
+  } else {
+    s += `  for (var k = 0u; k < K; k++) {\n`;
+    for (let r = 0; r < tm; r++) {
+      s += `    let a${r} = ${v.transA ? `A[aOff + k * M + r${r}]` : `A[aOff + r${r} * K + k]`};\n`;
+    }
+    for (let j = 0; j < tn4; j++) s += `    let b${j} = ${bRow("k", j)};\n`;
+    for (let r = 0; r < tm; r++) {
+      for (let j = 0; j < tn4; j++) s += `    acc${r}_${j} = fma(vec4<f32>(a${r}), b${j}, acc${r}_${j});\n`;
+    }
+    s += `  }\n`;
+  }
+  if (v.vecC) {
+    // Straight-line vec4 epilogue: bias and residual loads are unconditional (multiplied by 0/1 flags;
+    // the dummy buffers are clamped by WGSL's bounds rules), so each accumulator costs a few instructions
+    // and large tiles still compile in seconds.
+    s += `  let N4 = N / 4u; let hb = PF(6u); let slope = PF(8u); let hr = PF(9u);\n`;
+    s += `  let nb = arrayLength(&Bias4) - 1u; let nr = arrayLength(&R4) - 1u;\n`;
+    for (let j = 0; j < tn4; j++) s += `  let bias${j} = Bias4[min(col0 / 4u + ${j}u, nb)] * hb;\n`;
+    for (let r = 0; r < tm; r++) {
+      s += `  if (row0 + ${r}u < M) {\n    let base${r} = (cOff + (row0 + ${r}u) * N + col0) / 4u;\n`;
+      for (let j = 0; j < tn4; j++) {
+        s += `    if (col0 / 4u + ${j}u < N4) { let v = acc${r}_${j} + bias${j}; ` +
+          `C4[base${r} + ${j}u] = select(v * slope, v, v > vec4<f32>(0.0)) + R4[min(base${r} + ${j}u, nr)] * hr; }\n`;
+      }
+      s += `  }\n`;
+    }
+    s += `}\n`;
+    return s;
+  }
+  for (let r = 0; r < tm; r++) {
+    for (let j = 0; j < tn4; j++) s += `  epilogue(row0 + ${r}u, col0 + ${4 * j}u, acc${r}_${j}, cOff);\n`;
+  }
+  s += `}\n${EPILOGUE}`;
+  return s;
+}
+
+// Shared by both kernel families: bias, activation, residual and bounds-checked stores of 4 columns.
+// Branch-free activation: y = x > 0 ? x : slope·x, with slope 1 (none), 0 (relu) or α (leaky_relu); a
+// switch here, inlined once per accumulator, made large tiles take minutes to compile on lavapipe.
+const EPILOGUE = `
+fn epilogue(row: u32, col: u32, acc: vec4<f32>, cOff: u32) {
+  let M = P(0u); let N = P(1u);
+  if (row >= M) { return; }
+  let nb = arrayLength(&Bias) - 1u;
+  let bias = vec4<f32>(Bias[min(col, nb)], Bias[min(col + 1u, nb)], Bias[min(col + 2u, nb)], Bias[min(col + 3u, nb)]);
+  var v = acc + bias * PF(6u);
+  v = select(v * PF(8u), v, v > vec4<f32>(0.0));
+  let base = cOff + row * N + col;
+  if (PF(9u) != 0.0) {
+    let nr = arrayLength(&R) - 1u;
+    v += vec4<f32>(R[min(base, nr)], R[min(base + 1u, nr)], R[min(base + 2u, nr)], R[min(base + 3u, nr)]);
+  }
+  if (col + 3u < N) {
+    C[base] = v.x; C[base + 1u] = v.y; C[base + 2u] = v.z; C[base + 3u] = v.w;
+  } else {
+    for (var i = 0u; i < 4u; i++) { if (col + i < N) { C[base + i] = v[i]; } }
+  }
+}
+`;
+
+function sharedKernel(v: Variant): string {
+  // Classic tiled GEMM: a (wgy·tm)×(wgx·tn) tile of C per workgroup, K in steps of 16 through
+  // workgroup memory; each invocation accumulates a tm×tn block.
+  const { tm, tn, wgx, wgy } = v.tile;
+  const BM = wgy * tm, BN = wgx * tn, BK = 16;
+  const threads = wgx * wgy;
+  const tn4 = tn / 4;
+  const aIdx = v.transA ? "aOff + kk * M + rr" : "aOff + rr * K + kk";
+  const bIdx = v.transB ? "bOff + cc * K + kk" : "bOff + kk * N + cc";
+  let s = `@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read> Bias: array<f32>;
+@group(0) @binding(3) var<storage, read> R: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+${uniformDecl(5, 10)}
+var<workgroup> As: array<f32, ${BM * BK}>;
+var<workgroup> Bs: array<f32, ${BK * BN}>;
+@compute @workgroup_size(${wgx}, ${wgy}, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let M = P(0u); let N = P(1u); let K = P(2u);
+  let aOff = wg.z * P(3u); let bOff = wg.z * P(4u); let cOff = wg.z * P(5u);
+  let tileRow = wg.y * ${BM}u; let tileCol = wg.x * ${BN}u;
+`;
+  for (let r = 0; r < tm; r++) for (let j = 0; j < tn4; j++) s += `  var acc${r}_${j} = vec4<f32>(0.0);\n`;
+  s += `  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    for (var i = li; i < ${BM * BK}u; i += ${threads}u) {
+      let rr = tileRow + i / ${BK}u; let kk = k0 + i % ${BK}u;
+      As[i] = select(0.0, A[min(${aIdx}, arrayLength(&A) - 1u)], rr < M && kk < K);
+    }
+    for (var i = li; i < ${BK * BN}u; i += ${threads}u) {
+      let kk = k0 + i / ${BN}u; let cc = tileCol + i % ${BN}u;
+      Bs[i] = select(0.0, B[min(${bIdx}, arrayLength(&B) - 1u)], cc < N && kk < K);
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < ${BK}u; k++) {
+`;
+  for (let j = 0; j < tn4; j++) {
+    s += `      let b${j} = vec4<f32>(`;
+    s += [0, 1, 2, 3].map((q) => `Bs[k * ${BN}u + l.x * ${tn}u + ${4 * j + q}u]`).join(", ");
+    s += `);\n`;
+  }
+  for (let r = 0; r < tm; r++) {
+    s += `      let a${r} = As[(l.y * ${tm}u + ${r}u) * ${BK}u + k];\n`;
+    for (let j = 0; j < tn4; j++) s += `      acc${r}_${j} = fma(vec4<f32>(a${r}), b${j}, acc${r}_${j});\n`;
+  }
+  s += `    }
+    workgroupBarrier();
+  }
+`;
+  for (let r = 0; r < tm; r++) {
+    for (let j = 0; j < tn4; j++) {
+      s += `  if (tileCol + l.x * ${tn}u + ${4 * j}u < N) { epilogue(tileRow + l.y * ${tm}u + ${r}u, ` +
+        `tileCol + l.x * ${tn}u + ${4 * j}u, acc${r}_${j}, cOff); }\n`;
+    }
+  }
+  // Out-of-range A/B reads are guarded by select(); WGSL evaluates both operands, hence the clamped index.
+  s += `}\n${EPILOGUE}`;
+  return s;
+}
+
+/** The WGSL source of a matmul variant (exported for tuning and tests). */
+export function matmulSource(v: Variant): string {
+  return v.tile.kind === "shared" ? sharedKernel(v) : regKernel(v);
+}
+
+let dummy: GpuBuffer | null = null;
+function dummyBuffer(): GpuBuffer {
+  dummy ??= backend().alloc(16);
+  return dummy;
+}
+
+/** Picks a tile for a shape: the tuned choice when one is cached, else a default by adapter kind. */
+export type TileChooser = (m: number, n: number, k: number, batch: number, flags: string) => MatmulTile;
+
+let chooser: TileChooser = defaultTile;
+
+/** Replaces the tile chooser (the tuner installs itself here). */
+export function setTileChooser(c: TileChooser): void {
+  chooser = c;
+}
+
+/** The built-in tile heuristics, used until a measurement says otherwise. */
+export function defaultTile(m: number, n: number, _k: number, _batch: number, _flags: string): MatmulTile {
+  if (adapterSummary().isSoftware) {
+    // CPU adapters: big register blocks, but keep enough invocations to fill the SIMD lanes of both cores.
+    if (m >= 256 && n >= 256) return { kind: "reg", tm: 16, tn: 16, wgx: 8, wgy: 8 };
+    if (m >= 32 && n >= 64) return { kind: "reg", tm: 8, tn: 16, wgx: 8, wgy: 4 };
+    if (m <= 4) return { kind: "reg", tm: m <= 1 ? 1 : 4, tn: 8, wgx: 32, wgy: 1 };
+    return { kind: "reg", tm: 4, tn: 8, wgx: 16, wgy: 4 };
+  }
+  if (m >= 64 && n >= 64) return { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 };
+  return { kind: "reg", tm: 2, tn: 4, wgx: 16, wgy: 8 };
+}
+
+/** Matrix product with optional transposes, batch, bias, activation and residual. */
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const transA = options.transA ?? false, transB = options.transB ?? false;
+  if (a.rank < 2 || b.rank < 2) {
+    throw new InputError(
+      `matmul needs rank ≥ 2 operands, got [${a.shape.join(", ")}] and [${b.shape.join(", ")}]`,
+    );
+  }
+  const M = transA ? a.shape[a.rank - 1] : a.shape[a.rank - 2];
+  const Ka = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1];
+  const Kb = transB ? b.shape[b.rank - 1] : b.shape[b.rank - 2];
+  const N = transB ? b.shape[b.rank - 2] : b.shape[b.rank - 1];
+  if (Ka !== Kb) {
+    throw new InputError(
+      `matmul inner dimensions differ: [${a.shape.join(", ")}]${transA ? "ᵀ" : ""} · [${b.shape.join(", ")}]${
+        transB ? "ᵀ" : ""
+      }`,
+    );
+  }
+  const K = Ka;
+  const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
+  const nA = numel(batchA), nB = numel(batchB);
+  let batchShape: readonly number[];
+  if (batchB.length === 0 || nB === 1) batchShape = batchA;
+  else if (batchA.length === 0 || nA === 1) batchShape = batchB;
+  else if (batchA.join() === batchB.join()) batchShape = batchA;
+  else {
+    throw new InputError(
+      `matmul batch dimensions differ: [${a.shape.join(", ")}] and [${b.shape.join(", ")}]`,
+    );
+  }
+  const batch = numel(batchShape);
+  const out = output([...batchShape, M, N]);
+  if (out.size === 0) return out;
+  if (options.bias && options.bias.size !== N) {
+    throw new InputError(`matmul bias has ${options.bias.size} values, expected ${N}`);
+  }
+  if (options.residual && options.residual.size !== out.size) {
+    throw new InputError(
+      `matmul residual has shape [${options.residual.shape.join(", ")}], expected [${out.shape.join(", ")}]`,
+    );
+  }
+  const flags = `${transA ? "T" : "N"}${transB ? "T" : "N"}`;
+  const tile = options.tile ?? chooser(M, N, K, batch, flags);
+  const strideA = nA === 1 ? 0 : M * K, strideB = nB === 1 ? 0 : K * N;
+  const variant: Variant = {
+    tile,
+    transA,
+    transB,
+    vecA: tile.kind === "reg" && !transA && K % 4 === 0 && strideA % 4 === 0,
+    vecB: tile.kind === "reg" && !transB && N % 4 === 0 && strideB % 4 === 0,
+    vecC: tile.kind === "reg" && N % 4 === 0,
+  };
+  const kernel = compile(
+    matmulSource(variant),
+    5,
+    `matmul:${tile.kind}${tile.tm}x${tile.tn}:${flags}${variant.vecA ? "vA" : ""}${variant.vecB ? "vB" : ""}${
+      variant.vecC ? "vC" : ""
+    }`,
+  );
+  const act = options.activation ?? "none";
+  const slope = act === "relu" ? 0 : act === "leaky_relu" ? options.alpha ?? 0.01 : 1;
+  const u = new Uniforms()
+    .int(M, N, K, strideA, strideB, M * N)
+    .float(options.bias ? 1 : 0, 0, slope, options.residual ? 1 : 0);
+  const d = dummyBuffer();
+  const rows = tile.tm * tile.wgy;
+  const cols = tile.tn * tile.wgx;
+  backend().dispatch(kernel, [a.buf, b.buf, options.bias?.buf ?? d, options.residual?.buf ?? d, out.buf], {
+    uniforms: u.build(),
+    workgroups: [Math.ceil(N / cols), Math.ceil(M / rows), batch],
+  });
+  return out;
+}
