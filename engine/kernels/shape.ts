@@ -1,0 +1,189 @@
+/**
+ * Data movement: permute, slice, concat, pad and gather. All but gather are one primitive, a strided
+ * copy of a block between two strided views, so there is one kernel to get right.
+ * @module
+ */
+
+import { InputError } from "../errors.ts";
+import { numel, stridesOf, type Tensor } from "../tensor.ts";
+import {
+  compile,
+  flatMain,
+  normAxis,
+  output,
+  runFlat,
+  storageDecl,
+  uniformDecl,
+  Uniforms,
+} from "./common.ts";
+import { collapseDims, fill } from "./elementwise.ts";
+
+/** A strided view for `stridedCopy`. */
+export interface StridedView {
+  /** Element offset of the block's first element. */
+  offset: number;
+  /** Element strides, one per dimension of the block. */
+  strides: number[];
+}
+
+/** Copies a block of `shape` from a strided view of `src` into a strided view of `dst` (recorded on the GPU). */
+export function stridedCopy(
+  src: Tensor,
+  dst: Tensor,
+  block: { shape: number[]; from: StridedView; to: StridedView },
+): void {
+  const n = numel(block.shape);
+  if (n === 0) return;
+  const c = collapseDims(block.shape, [block.from.strides, block.to.strides]);
+  const nd = c.shape.length;
+  let idx = "  var r = gi; var is = P(1u); var id = P(2u);\n";
+  for (let d = nd - 1; d >= 0; d--) {
+    idx += `  { let n = P(${3 + d}u); let q = r % n; r = r / n; is += q * P(${3 + nd + d}u); id += q * P(${
+      3 + 2 * nd + d
+    }u); }\n`;
+  }
+  const code = `${
+    storageDecl([{ name: "S", type: src.dtype === "i32" ? "i32" : "f32" }], [{
+      name: "D",
+      type: dst.dtype === "i32" ? "i32" : "f32",
+    }])
+  }${uniformDecl(2, 3 + 3 * nd)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+${idx}  D[id] = ${src.dtype === dst.dtype ? "S[is]" : dst.dtype === "i32" ? "i32(S[is])" : "f32(S[is])"};
+}`;
+  const u = new Uniforms().int(
+    n,
+    block.from.offset,
+    block.to.offset,
+    ...c.shape,
+    ...c.strides[0],
+    ...c.strides[1],
+  );
+  runFlat(compile(code, 2, `strided_copy:${nd}:${src.dtype}${dst.dtype}`), [src.buf, dst.buf], u, n);
+}
+
+/** Permutes dimensions (`perm[i]` = which input axis becomes output axis i). */
+export function permute(x: Tensor, perm: number[]): Tensor {
+  if (perm.length !== x.rank || [...perm].sort().some((p, i) => p !== i)) {
+    throw new InputError(`permute [${perm.join(", ")}] is not a permutation of ${x.rank} axes`);
+  }
+  const shape = perm.map((p) => x.shape[p]);
+  const xs = stridesOf(x.shape);
+  const out = output(shape, x.dtype);
+  stridedCopy(x, out, {
+    shape,
+    from: { offset: 0, strides: perm.map((p) => xs[p]) },
+    to: { offset: 0, strides: stridesOf(shape) },
+  });
+  return out;
+}
+
+/** Swaps the last two axes. */
+export function transpose(x: Tensor): Tensor {
+  const perm = x.shape.map((_, i) => i);
+  [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
+  return permute(x, perm);
+}
+
+/** Slice `[start, end)` with `step` along each given axis (like `x[:, 2:5]`). */
+export function slice(
+  x: Tensor,
+  ranges: { axis: number; start?: number; end?: number; step?: number }[],
+): Tensor {
+  const starts = x.shape.map(() => 0), steps = x.shape.map(() => 1);
+  const shape = [...x.shape];
+  for (const r of ranges) {
+    const a = normAxis(r.axis, x.rank);
+    const len = x.shape[a];
+    const step = r.step ?? 1;
+    if (step < 1) throw new InputError(`slice step must be ≥ 1, got ${step}`);
+    const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + len : v, 0), len);
+    const s = clampIdx(r.start ?? 0), e = clampIdx(r.end ?? len);
+    starts[a] = s;
+    steps[a] = step;
+    shape[a] = Math.max(0, Math.ceil((e - s) / step));
+  }
+  const xs = stridesOf(x.shape);
+  const out = output(shape, x.dtype);
+  stridedCopy(x, out, {
+    shape,
+    from: {
+      offset: starts.reduce((acc, s, i) => acc + s * xs[i], 0),
+      strides: xs.map((s, i) => s * steps[i]),
+    },
+    to: { offset: 0, strides: stridesOf(shape) },
+  });
+  return out;
+}
+
+/** Concatenates along `axis`. */
+export function concat(xs: Tensor[], options: { axis?: number } = {}): Tensor {
+  if (xs.length === 0) throw new InputError("concat of no tensors");
+  const axis = normAxis(options.axis ?? 0, xs[0].rank);
+  for (const t of xs) {
+    if (t.rank !== xs[0].rank || t.shape.some((d, i) => i !== axis && d !== xs[0].shape[i])) {
+      throw new InputError(
+        `concat along axis ${axis}: shapes [${xs[0].shape.join(", ")}] and [${
+          t.shape.join(", ")
+        }] differ elsewhere`,
+      );
+    }
+  }
+  const shape = [...xs[0].shape];
+  shape[axis] = xs.reduce((s, t) => s + t.shape[axis], 0);
+  const out = output(shape, xs[0].dtype);
+  const os = stridesOf(shape);
+  let at = 0;
+  for (const t of xs) {
+    stridedCopy(t, out, {
+      shape: [...t.shape],
+      from: { offset: 0, strides: stridesOf(t.shape) },
+      to: { offset: at * os[axis], strides: os },
+    });
+    at += t.shape[axis];
+  }
+  return out;
+}
+
+/** Constant padding: `pads[i] = [before, after]` for each axis (missing axes unpadded). */
+export function pad(x: Tensor, pads: [number, number][], options: { value?: number } = {}): Tensor {
+  const p = x.shape.map((_, i) => pads[i] ?? [0, 0]);
+  const shape = x.shape.map((d, i) => d + p[i][0] + p[i][1]);
+  const out = fill(shape, options.value ?? 0);
+  const os = stridesOf(shape);
+  stridedCopy(x, out, {
+    shape: [...x.shape],
+    from: { offset: 0, strides: stridesOf(x.shape) },
+    to: { offset: p.reduce((acc, [b], i) => acc + b * os[i], 0), strides: os },
+  });
+  return out;
+}
+
+/** Selects entries along `axis` by index (like `torch.index_select`); indices are an i32 tensor or numbers. */
+export function gather(x: Tensor, indices: Tensor, options: { axis?: number } = {}): Tensor {
+  const axis = normAxis(options.axis ?? 0, x.rank);
+  if (indices.dtype !== "i32") throw new InputError("gather indices must be an i32 tensor");
+  const outer = numel(x.shape.slice(0, axis)), len = x.shape[axis], inner = numel(x.shape.slice(axis + 1));
+  const k = indices.size;
+  const shape = [...x.shape];
+  shape[axis] = k;
+  const out = output(shape, x.dtype);
+  // Out-of-range indices read 0 rather than another row: a wrong index must not silently alias data.
+  const code = `${
+    storageDecl([{ name: "X", type: x.dtype }, { name: "I", type: "i32" }], [{ name: "Y", type: x.dtype }])
+  }${uniformDecl(3, 4)}
+${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
+  if (gi >= n) { return; }
+  let o = gi / (k * inner); let j = (gi / inner) % k; let i = gi % inner;
+  let src = I[j];
+  if (src < 0 || u32(src) >= len) { Y[gi] = ${x.dtype}(0); return; }
+  Y[gi] = X[(o * len + u32(src)) * inner + i];
+}`;
+  runFlat(
+    compile(code, 3, `gather:${x.dtype}`),
+    [x.buf, indices.buf, out.buf],
+    new Uniforms().int(outer * k * inner, len, inner, k),
+    outer * k * inner,
+  );
+  return out;
+}

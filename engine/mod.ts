@@ -1,0 +1,25 @@
+/**
+ * The posegpu tensor engine: a shared WebGPU device, GPU tensors, and WGSL compute kernels
+ * (matmul, element-wise, reductions, softmax, batch norm, convolution, pooling, resize, data movement).
+ *
+ * ```ts ignore
+ * import { initEngine, tensor, matmul } from "@posegpu/posegpu/engine";
+ * await initEngine();
+ * const y = matmul(tensor([1, 2, 3, 4], [2, 2]), tensor([1, 0, 0, 1], [2, 2]));
+ * console.log(await y.read()); // Float32Array [1, 2, 3, 4]
+ * ```
+ * @module
+ */
+
+export * from "./errors.ts";
+export { type AdapterSummary, adapterSummary, getDevice } from "./device.ts";
+export { Backend, backend, type EngineStats, initEngine } from "./backend.ts";
+export { empty, full, keep, numel, readAll, stridesOf, Tensor, tensor, tidy, zeros } from "./tensor.ts";
+export type { DType } from "./tensor.ts";
+export { binary, type BinaryOp, broadcastShapes, fill, unary, type UnaryOp } from "./kernels/elementwise.ts";
+export { type Activation, matmul, type MatmulOptions, type MatmulTile } from "./kernels/matmul.ts";
+export { logSoftmax, mean, reduce, type ReduceOp, softmax, sum } from "./kernels/reduce.ts";
+export { batchNorm, batchNormFold, type BatchNormHost, batchStats } from "./kernels/batch_norm.ts";
+export { concat, gather, pad, permute, slice, stridedCopy, transpose } from "./kernels/shape.ts";
+export * from "./safetensors.ts";
+export { writeFileAtomic } from "./fs.ts";

@@ -1,0 +1,155 @@
+// Every engine op against PyTorch (tests/fixtures/gen_ops.py → ops.safetensors), through one table and
+// one checker. Tolerance: |ours − torch| ≤ atol + rtol·|torch| per element, stated per case.
+import assert from "node:assert/strict";
+import {
+  batchNorm,
+  batchNormFold,
+  batchStats,
+  binary,
+  concat,
+  gather,
+  initEngine,
+  matmul,
+  mean,
+  pad,
+  permute,
+  readSafetensors,
+  reduce,
+  slice,
+  softmax,
+  sum,
+  type Tensor,
+  tensor,
+  tidy,
+  unary,
+} from "../../engine/mod.ts";
+import { fixture } from "../_shared.ts";
+
+const file = await readSafetensors(fixture("ops.safetensors"));
+await initEngine();
+
+type Case = { run: (x: Tensor[], h: Float32Array[]) => Tensor; rtol?: number; atol?: number };
+const mm: Case = { run: ([a, b]) => matmul(a, b), rtol: 1e-4, atol: 1e-4 };
+const CASES: Record<string, Case> = {
+  matmul_1x34x1024: mm,
+  matmul_3x5x7: mm,
+  matmul_17x1025x33: mm,
+  matmul_1023x17x3: mm,
+  matmul_1025x8x36: mm,
+  matmul_2x4099x5: mm,
+  matmul_64x64x64: mm,
+  matmul_transB: { run: ([a, b]) => matmul(a, b, { transB: true }) },
+  matmul_transA: { run: ([a, b]) => matmul(a, b, { transA: true }) },
+  matmul_transAB: { run: ([a, b]) => matmul(a, b, { transA: true, transB: true }) },
+  matmul_batched: { run: ([a, b]) => matmul(a, b) },
+  matmul_batch_bcast: { run: ([a, b]) => matmul(a, b) },
+  linear_relu: { run: ([x, w, b]) => matmul(x, w, { transB: true, bias: b, activation: "relu" }) },
+  linear_leaky_residual: {
+    run: ([x, w, b, r]) =>
+      matmul(x, w, { transB: true, bias: b, activation: "leaky_relu", alpha: 0.2, residual: r }),
+  },
+  linear_odd_n: { run: ([x, w, b]) => matmul(x, w, { transB: true, bias: b, activation: "relu" }) },
+  add_bcast: { run: ([a, b]) => binary(a, b, "add") },
+  sub_bcast: { run: ([a, b]) => binary(a, b, "sub") },
+  mul_bcast: { run: ([a, b]) => binary(a, b, "mul") },
+  div_bcast: { run: ([a, b]) => binary(a, b, "div") },
+  max_bcast: { run: ([a, b]) => binary(a, b, "max") },
+  pow: { run: ([a, b]) => binary(a, b, "pow"), rtol: 1e-5 },
+  gt: { run: ([a, b]) => binary(a, b, "gt") },
+  relu: { run: ([x]) => unary(x, "relu") },
+  leaky_relu: { run: ([x]) => unary(x, "leaky_relu", { a: 0.2 }) },
+  sigmoid: { run: ([x]) => unary(x, "sigmoid") },
+  tanh: { run: ([x]) => unary(x, "tanh") },
+  exp: { run: ([x]) => unary(x, "exp") },
+  log: { run: ([x]) => unary(x, "log") },
+  sqrt: { run: ([x]) => unary(x, "sqrt") },
+  clamp: { run: ([x]) => unary(x, "clamp", { a: -0.5, b: 0.5 }) },
+  neg: { run: ([x]) => unary(x, "neg") },
+  abs: { run: ([x]) => unary(x, "abs") },
+  sum_all: { run: ([x]) => sum(x), atol: 1e-4 },
+  mean_keepdims: { run: ([x]) => mean(x, { axis: 1, keepDims: true }) },
+  batch_norm_2d: { run: ([x, m, v, g, b]) => batchNorm(x, { mean: m, variance: v, weight: g, bias: b }) },
+  batch_norm_4d: {
+    run: ([x, m, v, g, b]) => batchNorm(x, { mean: m, variance: v, weight: g, bias: b }, { eps: 1e-3 }),
+  },
+  batch_stats_mean: { run: ([x]) => batchStats(x).mean },
+  batch_stats_var: { run: ([x]) => batchStats(x).variance },
+  batch_stats3d_var: { run: ([x]) => batchStats(x).variance },
+  bn_fold: {
+    run: ([x], [, w, b, m, v, g, be]) => {
+      const f = batchNormFold({ weight: w, bias: b }, {
+        mean: m,
+        variance: v,
+        weight: g,
+        bias: be,
+        eps: 1e-5,
+      });
+      return matmul(x, tensor(f.weight, [4, 6]), { transB: true, bias: tensor(f.bias) });
+    },
+  },
+  permute: { run: ([x]) => permute(x, [3, 1, 0, 2]) },
+  slice: {
+    run: ([x]) => slice(x, [{ axis: 1, start: 1, end: 3 }, { axis: 2, step: 2 }, { axis: 3, start: 1 }]),
+  },
+  concat_axis1: { run: ([a, b]) => concat([a, b], { axis: 1 }) },
+  pad: { run: ([x]) => pad(x, [[0, 0], [0, 0], [0, 1], [1, 2]], { value: 0.5 }) },
+  gather_axis1: { run: ([x, i]) => gather(x, i, { axis: 1 }) },
+};
+for (const ax of [0, 1, 2]) {
+  CASES[`sum_axis${ax}`] = { run: ([x]) => sum(x, { axis: ax }) };
+  CASES[`mean_axis${ax}`] = { run: ([x]) => mean(x, { axis: ax }) };
+  CASES[`max_axis${ax}`] = { run: ([x]) => reduce(x, "max", { axis: ax }) };
+  CASES[`min_axis${ax}`] = { run: ([x]) => reduce(x, "min", { axis: ax }) };
+  CASES[`argmax_axis${ax}`] = { run: ([x]) => reduce(x, "argmax", { axis: ax }), atol: 0 };
+}
+for (const ax of [-1, 1]) {
+  CASES[`softmax_axis${ax}`] = { run: ([x]) => softmax(x, { axis: ax }) };
+  CASES[`log_softmax_axis${ax}`] = { run: ([x]) => softmax(x, { axis: ax, log: true }) };
+}
+
+function inputs(name: string): { host: Float32Array[]; dtypes: string[]; shapes: number[][] } {
+  const host: Float32Array[] = [], dtypes: string[] = [], shapes: number[][] = [];
+  for (let i = 0;; i++) {
+    const t = file.tensors.get(`${name}/in${i}`);
+    if (!t) break;
+    host.push(t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
+    dtypes.push(t.dtype);
+    shapes.push(t.shape);
+  }
+  return { host, dtypes, shapes };
+}
+
+Deno.test("every fixture case has an entry in the op table", () => {
+  const names = new Set([...file.tensors.keys()].map((k) => k.split("/")[0]));
+  for (const n of names) assert(n in CASES, `fixture case ${n} has no op in the table`);
+});
+
+for (const [name, c] of Object.entries(CASES)) {
+  Deno.test(`op ${name} matches PyTorch`, async () => {
+    const ref = file.tensors.get(`${name}/out`);
+    if (!ref) throw new Error(`fixture ${name}/out missing`);
+    const { host, dtypes, shapes } = inputs(name);
+    const out = tidy(() => {
+      const xs = host.map((h, i) =>
+        dtypes[i] === "I32" ? tensor(Int32Array.from(h), shapes[i]) : tensor(h, shapes[i])
+      );
+      return c.run(xs, host);
+    });
+    assert.deepEqual([...out.shape], ref.shape, `${name}: shape`);
+    const got = await out.read();
+    out.dispose();
+    const rtol = c.rtol ?? 1e-5, atol = c.atol ?? 1e-5;
+    let worst = 0, at = -1;
+    for (let i = 0; i < got.length; i++) {
+      const e = Math.abs(got[i] - ref.data[i]) - (atol + rtol * Math.abs(ref.data[i]));
+      if (!(e <= worst)) {
+        worst = e;
+        at = i;
+      }
+    }
+    assert(
+      at < 0,
+      `${name}: element ${at} is ${got[at]}, PyTorch ${ref.data[at]} (atol ${atol}, rtol ${rtol})`,
+    );
+  });
+}
