@@ -23,3 +23,4 @@ export { batchNorm, batchNormFold, type BatchNormHost, batchStats } from "./kern
 export { concat, gather, pad, permute, slice, stridedCopy, transpose } from "./kernels/shape.ts";
 export * from "./safetensors.ts";
 export { writeFileAtomic } from "./fs.ts";
+export * as ops from "./ops.ts";

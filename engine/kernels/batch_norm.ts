@@ -5,7 +5,7 @@
  */
 
 import { InputError } from "../errors.ts";
-import { numel, Tensor } from "../tensor.ts";
+import { numel, type Tensor } from "../tensor.ts";
 import { compile, flatMain, output, runFlat, storageDecl, uniformDecl, Uniforms } from "./common.ts";
 
 function layout(x: Tensor): { n: number; c: number; inner: number } {

@@ -6,7 +6,7 @@
  */
 
 import { InputError } from "../errors.ts";
-import { numel, Tensor } from "../tensor.ts";
+import { numel, type Tensor } from "../tensor.ts";
 import {
   compile,
   flatMain,
