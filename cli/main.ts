@@ -1,0 +1,81 @@
+/**
+ * The `posegpu` command line. Each sub-command lives in `cli/commands/<name>.ts` and is loaded on
+ * demand, so `posegpu --help` starts fast. Exit codes: 0 success, 1 bad input, 2 environment (no WebGPU).
+ *
+ * ```sh
+ * deno run -A jsr:@posegpu/posegpu/cli info
+ * ```
+ * @module
+ */
+
+import type { Command } from "./command.ts";
+import { PosegpuError } from "../engine/errors.ts";
+
+/** Sub-commands in help order, each loaded when used. */
+export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  info: () => import("./commands/info.ts"),
+};
+
+/** One-line summaries for `posegpu --help` (kept here so help needs no imports). */
+const SUMMARIES: Record<string, string> = {
+  info: "show the WebGPU adapter, backend, limits and features",
+};
+
+function mainHelp(): string {
+  const lines = Object.keys(COMMANDS).map((n) => `  ${n.padEnd(10)} ${SUMMARIES[n] ?? ""}`);
+  return `posegpu — human pose lifting and refinement on WebGPU
+
+Usage: posegpu <command> [options]     (posegpu <command> --help for details and examples)
+
+Commands:
+${lines.join("\n")}
+
+Exit codes: 0 success, 1 bad input, 2 environment (e.g. no WebGPU adapter).`;
+}
+
+/** Runs the CLI on `args`; resolves to the exit code. Errors are printed, never thrown. */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(mainHelp());
+    return name ? 0 : 1;
+  }
+  if (name === "--version") {
+    console.log("posegpu 0.1.0");
+    return 0;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    console.error(`posegpu: unknown command "${name}"\n\n${mainHelp()}`);
+    return 1;
+  }
+  try {
+    const { command } = await load();
+    if (rest.includes("--help") || rest.includes("-h")) {
+      console.log(command.help);
+      return 0;
+    }
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof PosegpuError) {
+      console.error(`posegpu ${name}: ${e.message}`);
+      return e.exitCode;
+    }
+    // node:util parseArgs reports unknown/missing options with these codes: that is bad input.
+    const code = (e as { code?: string }).code;
+    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`posegpu ${name}: ${(e as Error).message}\n(see: posegpu ${name} --help)`);
+      return 1;
+    }
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
+      console.error(`posegpu ${name}: ${(e as Error).message}`);
+      return e instanceof Deno.errors.NotFound ? 1 : 2;
+    }
+    console.error(`posegpu ${name}: internal error: ${(e as Error).stack ?? e}`);
+    return 3;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
