@@ -1,5 +1,6 @@
 // 3D metrics against the NumPy oracle (tests/fixtures/gen_metrics.py) and hand-computed cases.
 import assert from "node:assert/strict";
+import { fixture } from "../_shared.ts";
 import { InputError } from "../../engine/errors.ts";
 import {
   actionOfSequence,
@@ -37,7 +38,7 @@ interface Case {
 }
 
 const { cases } = JSON.parse(
-  Deno.readTextFileSync(new URL("../fixtures/metrics_cases.json", import.meta.url)),
+  Deno.readTextFileSync(fixture("metrics_cases.json")),
 ) as { cases: Case[] };
 
 function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
