@@ -58,7 +58,9 @@ function guessBackend(info: GPUAdapterInfo): string {
 }
 
 async function createDevice(): Promise<GPUDevice> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  // POSEGPU_NO_WEBGPU=1 behaves as a runtime without WebGPU (to check that path on machines that have it).
+  const disabled = Deno.env.get("POSEGPU_NO_WEBGPU") === "1";
+  const gpu = disabled ? undefined : (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) {
     throw new EnvironmentError(
       "WebGPU is not available in this runtime. Use Deno 2 (navigator.gpu) or a browser with WebGPU; on Linux " +
