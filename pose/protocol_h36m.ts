@@ -278,7 +278,8 @@ export async function runH36mProtocol(
         const predicted = await lift(input2d, meta);
         if (!(predicted instanceof Float32Array) || predicted.length !== frames * 51) {
           throw new InputError(
-            `h36m: the lifter returned ${predicted?.length} values for ${subject} "${sequence}" camera ${cameraId}, ` +
+            `h36m: the lifter returned ${predicted?.length} values for ${subject} "${sequence}" ` +
+              `camera ${cameraId}, ` +
               `expected ${frames} frames × 17 joints × 3 = ${frames * 51} in a Float32Array`,
           );
         }

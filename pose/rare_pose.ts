@@ -1,13 +1,13 @@
 /**
- * Rare-pose protocol (SRNet): pose similarity `PS(J, I) = (1/N) Σᵢ exp(−‖Jᵢ − Iᵢ‖² / (2σᵢ²))`, occurrence of a
- * pose in a set `OCC_O(J) = (1/M) Σ_{I∈O} PS(J, I)`, and the rarest R% of a test set by occurrence with
- * respect to the training set.
+ * Rare-pose protocol (SRNet): pose similarity `PS(J, I) = (1/N) Σᵢ exp(−‖Jᵢ − Iᵢ‖² / (2σᵢ²))`,
+ * occurrence of a pose in a set `OCC_O(J) = (1/M) Σ_{I∈O} PS(J, I)`, and the rarest R% of a test set by
+ * occurrence with respect to the training set.
  *
- * σ choice (the paper leaves it open): by default σᵢ is the per-axis standard deviation of joint i over the
- * training set, `σᵢ² = mean_I ‖Iᵢ − μᵢ‖² / 3` on root-relative poses, so that two independent draws of a joint
- * differ by about √6·σᵢ and their term is about e⁻³: each joint is judged against its own spread (wrists
- * vary far more than hips). A fixed σ in mm (one value or one per joint) can be passed instead. A joint with
- * σᵢ = 0 (the root of root-relative poses) contributes 1 when the positions coincide and 0 otherwise.
+ * σ choice (the paper leaves it open): by default σᵢ is the per-axis standard deviation of joint i over
+ * the training set, `σᵢ² = mean_I ‖Iᵢ − μᵢ‖² / 3` on root-relative poses, so that two independent draws of
+ * a joint differ by about √6·σᵢ and their term is about e⁻³: each joint is judged against its own spread
+ * (wrists vary far more than hips). A fixed σ in mm (one value or one per joint) can be passed instead.
+ * A joint with σᵢ = 0 (the root of root-relative poses) contributes 1 when the positions coincide, else 0.
  * @module
  */
 
@@ -24,7 +24,7 @@ export interface RarePoseOptions {
   root?: number | null;
   /** σ in mm: one value for all joints or one per joint (default: per-joint spread, see the module note). */
   sigmas?: number | readonly number[];
-  /** Test poses handled per block (default 64); blocking keeps a test block hot while training poses stream. */
+  /** Test poses per block (default 64): a block stays in cache while the training poses stream past. */
   blockSize?: number;
 }
 

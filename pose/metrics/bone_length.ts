@@ -62,7 +62,8 @@ function parentsOf(options: BoneLengthOptions): readonly number[] {
 }
 
 /**
- * Bone-length RMSE per bone: for each child joint j with parent q, `sqrt(mean_t (|p̂ⱼ − p̂_q| − |pⱼ − p_q|)²)`.
+ * Bone-length RMSE per bone: for each child joint j with parent q,
+ * `sqrt(mean_t (|p̂ⱼ − p̂_q| − |pⱼ − p_q|)²)`.
  */
 export function boneLengthRmse(
   predicted: PoseArray,

@@ -37,7 +37,7 @@ export function jointErrors(
   const frames = posePairFrames(predicted, target, { joints, dims: 3 });
   const alignment = options.alignment ?? "root";
   const root = options.root ?? 0;
-  if (alignment === "root" || alignment === "scale") checkJointIndex(root, joints, "root joint");
+  if (alignment === "root" || alignment === "scale") checkJointIndex(root, { joints, what: "root joint" });
   const out = new Float64Array(frames * joints);
   if (alignment === "procrustes") {
     const aligned = procrustesAlign(predicted, target, { joints });

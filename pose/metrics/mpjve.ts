@@ -25,7 +25,7 @@ export function mpjve(predicted: PoseArray, target: PoseArray, options: MpjveOpt
   if (frames < 2) throw new InputError(`mpjve: a sequence needs at least 2 frames, got ${frames}`);
   const rootAlign = (options.alignment ?? "root") === "root";
   const root = options.root ?? 0;
-  checkJointIndex(root, joints, "root joint");
+  checkJointIndex(root, { joints, what: "root joint" });
   const stride = joints * 3;
   // Relative position of (joint, dim) in frame f, after optional root subtraction.
   const rel = (a: PoseArray, f: number, j: number, d: number): number =>

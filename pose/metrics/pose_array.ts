@@ -44,7 +44,8 @@ export function posePairFrames(predicted: PoseArray, target: PoseArray, layout: 
 }
 
 /** Checks a joint index (e.g. the root) against the joint count; throws `InputError` if out of range. */
-export function checkJointIndex(index: number, joints: number, what: string): void {
+export function checkJointIndex(index: number, options: { joints: number; what: string }): void {
+  const { joints, what } = options;
   if (!Number.isInteger(index) || index < 0 || index >= joints) {
     throw new InputError(`metrics: ${what} ${index} is not a joint index in [0, ${joints})`);
   }

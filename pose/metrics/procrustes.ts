@@ -30,7 +30,8 @@ export function similarityTransform(
 ): SimilarityTransform {
   if (predicted.length !== target.length || predicted.length % 3 !== 0 || predicted.length === 0) {
     throw new InputError(
-      `procrustes: frames must both hold J × 3 values (got predicted ${predicted.length}, target ${target.length})`,
+      `procrustes: frames must both hold J × 3 values ` +
+        `(got predicted ${predicted.length}, target ${target.length})`,
     );
   }
   return frameTransform(predicted, target, 0, predicted.length / 3);

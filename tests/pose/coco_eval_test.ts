@@ -17,7 +17,7 @@ const dtPath = sharedData("coco/predictions_sample.json");
 
 Deno.test({
   name:
-    "shared COCO sample matches pycocotools 2.0.11 (AP .861, AP50 .993, AP75 .911, APm .776, APl .937, AR .875)",
+    "shared COCO sample matches pycocotools 2.0.11 (AP .861 AP50 .993 AP75 .911 APm .776 APl .937 AR .875)",
   ignore: gtPath === null || dtPath === null,
   fn: async () => {
     const { stats } = await evaluateCocoKeypointFiles(gtPath!, dtPath!);
@@ -139,7 +139,8 @@ Deno.test("more than 20 detections per image: the lowest-scored ones are dropped
 
 Deno.test("unlabelled GT (num_keypoints 0) is ignored and matches one detection; crowd matches many", () => {
   const g = gt(1, 0, 0, 100);
-  // Unlabelled GT far away: box [1000, 1000, 100, 100] → results with joints in x, y ∈ [900, 1200] have OKS 1.
+  // Unlabelled GT far away: box [1000, 1000, 100, 100] → results with joints in x, y ∈ [900, 1200]
+  // have OKS 1.
   const unlabelled = {
     ...gt(1, 0, 0, 0),
     keypoints: [0, 0, 0, 0, 0, 0, 0, 0, 0],

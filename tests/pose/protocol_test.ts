@@ -115,7 +115,7 @@ Deno.test("oracle lifter: 0 mm for both protocols, rows per action in paper orde
   near(r.pMpjpe.average, 0, 1e-3, "P-MPJPE");
 });
 
-Deno.test("perturbed lifter: known per-sequence offsets, frame-weighted per action, averaged over actions", async () => {
+Deno.test("perturbed lifter: per-sequence offsets, frame-weighted per action, mean of actions", async () => {
   // Every non-root joint moves by L (per sequence) along (3, 4, 0)/5: MPJPE = 16/17 · L per frame.
   const L: Record<string, number> = { "Walking 1": 17, "Walking": 34, "Directions": 8.5 };
   const lift = (_x: Float32Array, meta: H36mLiftMeta) => {
@@ -153,7 +153,7 @@ Deno.test("a similarity-transformed prediction: P-MPJPE 0, MPJPE not", async () 
   assert.ok(r.mpjpe.average > 50);
 });
 
-Deno.test("inputs: GT 2D is the camera projection (17 joints); SH input is the stored detections (16)", async () => {
+Deno.test("inputs: GT 2D is the camera projection (17 joints); SH input the stored detections", async () => {
   const seen: H36mLiftMeta[] = [];
   await runH36mProtocol(
     (x, meta) => {
@@ -182,7 +182,7 @@ Deno.test("inputs: GT 2D is the camera projection (17 joints); SH input is the s
   );
 });
 
-Deno.test("rare-pose restriction keeps the odd frame; cross-action training changes what is rare", async () => {
+Deno.test("rare-pose restriction keeps the odd frame; cross-action training changes it", async () => {
   const lift = (_x: Float32Array, meta: H36mLiftMeta) => {
     const out = cameraFrame(meta);
     for (let i = 0; i < out.length; i += 3) if (i % 51 !== 0) out[i] += 17;
