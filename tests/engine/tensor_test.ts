@@ -41,7 +41,11 @@ Deno.test("no buffer growth over 2,000 repeated forward passes (pool reuse)", as
   const w = tensor(new Float32Array(64 * 64).fill(0.01), [64, 64]);
   const x = tensor(new Float32Array(8 * 64).fill(1), [8, 64]);
   const run = () => tidy(() => unary(matmul(x, w, { activation: "relu" }), "sqrt"));
-  await run().read();
+  for (let i = 0; i < 10; i++) {
+    const y = run();
+    await y.read();
+    y.dispose();
+  }
   const before = backend().getStats();
   for (let i = 0; i < 2000; i++) {
     const y = run();
