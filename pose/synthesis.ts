@@ -13,6 +13,7 @@
 
 import { InputError } from "../engine/errors.ts";
 import { COCO_OKS_SIGMAS } from "./coco_eval.ts";
+import { COCO_17 } from "./skeletons.ts";
 
 /** The five PoseFix error types. */
 export type SynthesisErrorType = "good" | "jitter" | "miss" | "inversion" | "swap";
@@ -27,16 +28,7 @@ export const SYNTHESIS_ERROR_TYPES: readonly SynthesisErrorType[] = [
 ];
 
 /** COCO left/right keypoint pairs (eyes, ears, shoulders, elbows, wrists, hips, knees, ankles). */
-export const COCO_FLIP_PAIRS: readonly (readonly [number, number])[] = [
-  [1, 2],
-  [3, 4],
-  [5, 6],
-  [7, 8],
-  [9, 10],
-  [11, 12],
-  [13, 14],
-  [15, 16],
-];
+export const COCO_FLIP_PAIRS: readonly (readonly [number, number])[] = COCO_17.flipPairs;
 
 /** Keypoint similarities that bound the offset bands: ks 0.85, 0.50, 0.10. */
 export const SYNTHESIS_KS: readonly [number, number, number] = [0.85, 0.5, 0.1];

@@ -5,13 +5,14 @@
  */
 
 import { InputError } from "../../engine/errors.ts";
+import { H36M_17 } from "../skeletons.ts";
 import { type PoseArray, type PoseLayout, posePairFrames } from "./pose_array.ts";
 
-/** Parent of each Human3.6M-17 joint (−1 for the root), as in skeletons_cameras.md. */
-export const H36M_PARENTS: readonly number[] = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15];
+/** Parent of each Human3.6M-17 joint (−1 for the root): `H36M_17.parents`. */
+export const H36M_PARENTS: readonly number[] = H36M_17.parents;
 
 /** Human3.6M-17 "hard joints" of the dual-channel paper: knees, feet, elbows, wrists. */
-export const H36M_HARD_JOINTS: readonly number[] = [2, 3, 5, 6, 12, 13, 15, 16];
+export const H36M_HARD_JOINTS: readonly number[] = H36M_17.hardJoints ?? [2, 3, 5, 6, 12, 13, 15, 16];
 
 /** A named bone, identified by its child joint (the parent comes from the parents table). */
 export interface LimbSegment {
