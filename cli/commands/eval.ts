@@ -117,7 +117,8 @@ Examples:
 export const command: Command = {
   name: "eval",
   summary: "Evaluate predictions (COCO keypoint AP/AR; Human3.6M protocols)",
-  help: overview(),
+  // cli/main.ts answers any `--help` with this text, so it carries every protocol's help too.
+  help: [overview(), ...Object.values(EVAL_SUBCOMMANDS).map((s) => s.help)].join("\n\n"),
   async run(args: string[]): Promise<number> {
     const [name, ...rest] = args;
     if (name === undefined || name === "--help" || name === "-h") {
