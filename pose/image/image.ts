@@ -8,7 +8,7 @@ import { InputError } from "../../engine/errors.ts";
 /** Number of interleaved 8-bit channels: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA. */
 export type Channels = 1 | 2 | 3 | 4;
 
-/** A decoded 8-bit image: `data[(y * width + x) * channels + c]`, rows top to bottom, channels interleaved. */
+/** A decoded 8-bit image: `data[(y * width + x) * channels + c]`, rows top to bottom, interleaved. */
 export interface Image {
   /** Width in pixels. */
   width: number;

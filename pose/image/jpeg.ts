@@ -16,6 +16,12 @@ export function isJpeg(bytes: Uint8Array): boolean {
   return bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
 }
 
+/**
+ * Each scan walks every block of its components, so a small hostile file with thousands of cheap scans
+ * could take minutes; real files have at most a few dozen (libjpeg's default progression has 10).
+ */
+const MAX_SCANS = 1000;
+
 interface Component extends ScanComponent {
   id: number;
   /** Quantization table selector, and the table latched when the component's first scan starts. */
@@ -71,10 +77,10 @@ function markerName(m: number): string {
  * Results equal libjpeg-turbo's default decode (islow IDCT, fancy upsampling) for complete files. Not
  * reproduced: libjpeg's block smoothing of progressive files whose scans stop before the last bit.
  *
- * Throws `InputError` (prefixed by `options.name`) for truncated or malformed files, for arithmetic
- * coding, lossless, hierarchical and 12-bit files, for 2- or 4-component (CMYK/YCCK) files, and for a
- * size over `options.maxPixels`. Corrupt entropy-coded data inside a scan decodes as libjpeg would decode
- * it (missing bits read as zeros, invalid codes as 0) rather than failing.
+ * Throws `InputError` (prefixed by `options.name`) for truncated or malformed files (or over 1000 scans),
+ * for arithmetic coding, lossless, hierarchical and 12-bit files, for 2- or 4-component (CMYK/YCCK)
+ * files, and for a size over `options.maxPixels`. Corrupt entropy-coded data inside a scan decodes as
+ * libjpeg would decode it (missing bits read as zeros, invalid codes as 0) rather than failing.
  */
 export function decodeJpeg(bytes: Uint8Array, options: DecodeOptions = {}): Image {
   const name = options.name ?? "image";
@@ -136,7 +142,7 @@ export function decodeJpeg(bytes: Uint8Array, options: DecodeOptions = {}): Imag
       frame = parseFrame(seg, { marker, what, fail, name, maxPixels: options.maxPixels });
     } else if (marker === 0xda) {
       if (!frame) throw fail(`${what}: scan before any frame header (SOFn)`);
-      scans++;
+      if (++scans > MAX_SCANS) throw fail(`${what}: more than ${MAX_SCANS} scans (corrupt or hostile file)`);
       const label = `${name}: SOS (scan ${scans}) at offset ${at}`;
       const scan = parseScanHeader(seg, {
         frame,

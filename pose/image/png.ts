@@ -311,7 +311,7 @@ function expandPass(ctx: ExpandContext, p: Pass): void {
   const samples = COLOUR_TYPES[colourType].samples;
   const n = p.rowBytes;
   // Fast path: 8-bit rows without tRNS and without interlacing are already the output layout.
-  if (depth === 8 && p.dx === 1 && colourType !== 3 && !trns) {
+  if (depth === 8 && !header.interlaced && colourType !== 3 && !trns) {
     for (let y = 0; y < p.h; y++) {
       const src = p.offset + y * (n + 1) + 1;
       out.set(raw.subarray(src, src + n), y * width * channels);
