@@ -14,11 +14,15 @@ import { PosegpuError } from "../engine/errors.ts";
 /** Sub-commands in help order, each loaded when used. */
 export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   info: () => import("./commands/info.ts"),
+  tune: () => import("./commands/tune.ts"),
+  eval: () => import("./commands/eval.ts"),
 };
 
 /** One-line summaries for `posegpu --help` (kept here so help needs no imports). */
 const SUMMARIES: Record<string, string> = {
   info: "show the WebGPU adapter, backend, limits and features",
+  tune: "measure kernel candidates on this adapter and cache the fastest",
+  eval: "evaluate predictions: COCO keypoint AP/AR, Human3.6M protocols",
 };
 
 function mainHelp(): string {

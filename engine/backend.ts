@@ -10,6 +10,7 @@
 
 import { adapterSummary, getDevice, throwIfDeviceFailed } from "./device.ts";
 import { EnvironmentError } from "./errors.ts";
+import { installTuning } from "./tuning.ts";
 
 /** A pooled GPU storage buffer. `epoch` is the submit in which it was last recorded. */
 export interface GpuBuffer {
@@ -415,6 +416,7 @@ export async function initEngine(): Promise<Backend> {
   if (instance) return instance;
   const device = await getDevice();
   instance ??= new Backend(device);
+  installTuning();
   return instance;
 }
 

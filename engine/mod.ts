@@ -24,3 +24,11 @@ export { concat, gather, pad, permute, slice, stridedCopy, transpose } from "./k
 export * from "./safetensors.ts";
 export { writeFileAtomic } from "./fs.ts";
 export * as ops from "./ops.ts";
+export {
+  candidateTiles,
+  chosenTile,
+  ENGINE_VERSION,
+  saveTuning,
+  type TileTiming,
+  tuneMatmul,
+} from "./tuning.ts";
