@@ -10,3 +10,6 @@ export * from "./coco_eval.ts";
 export * from "./rare_pose.ts";
 export * from "./synthesis.ts";
 export * from "./protocol_h36m.ts";
+
+// Image decoding (PNG, JPEG, PPM) on the CPU.
+export * from "./image/mod.ts";
