@@ -45,7 +45,14 @@ export class Tensor {
   readonly dtype: DType;
   /** Number of elements. */
   readonly size: number;
+  /** A trainable leaf: `backward()` accumulates its gradient into `grad` (see engine/autograd.ts). */
+  requiresGrad = false;
+  /** The gradient accumulated by `backward()`; null until then (engine/autograd.ts). */
+  grad: Tensor | null = null;
   #buf: GpuBuffer | null;
+  // The autograd tape retains tensors it saved for backward: a dispose() meanwhile waits for release().
+  #holds = 0;
+  #disposeOnRelease = false;
 
   /** Wraps a buffer (engine-internal; use `tensor()`/`zeros()` or the ops). */
   constructor(buf: GpuBuffer, shape: readonly number[], dtype: DType = "f32") {
@@ -74,8 +81,26 @@ export class Tensor {
     return this.shape.length;
   }
 
-  /** Returns the buffer to the pool. Pending commands that read it still see its data. */
+  /** Defers `dispose()` until a matching `release()` (the autograd tape keeps saved tensors alive). */
+  retain(): void {
+    this.#holds++;
+  }
+
+  /** Drops one `retain()`; a `dispose()` that came meanwhile happens now. */
+  release(): void {
+    if (this.#holds > 0 && --this.#holds === 0 && this.#disposeOnRelease) this.dispose();
+  }
+
+  /** Returns the buffer (and any `grad`) to the pool. Pending commands that read it still see its data. */
   dispose(): void {
+    if (this.#holds > 0) {
+      this.#disposeOnRelease = true;
+      return;
+    }
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = null;
+    }
     if (this.#buf) {
       backend().release(this.#buf);
       this.#buf = null;
