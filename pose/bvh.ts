@@ -19,15 +19,21 @@
  * parent's orientation and get an End Site along their bone. Positions are reproduced exactly when
  * bone lengths are constant and each multi-child joint moves rigidly with its children (true of
  * anything read from a BVH); otherwise multi-child joints are fitted in the least-squares sense and
- * bone lengths are their means. `branchJoints` inserts a zero-length joint per branch so that every
- * bone direction is matched exactly. Channels are written `Zrotation Yrotation Xrotation`.
+ * bone lengths are their means. By default (`branchJoints`) a zero-length joint is inserted per branch
+ * of a multi-child joint, so every bone direction is matched exactly and only bone-length changes
+ * remain (BVH offsets are fixed). Channels are written `Zrotation Yrotation Xrotation`.
  * @module
  */
 
 import { InputError } from "../engine/errors.ts";
 import { writeFileAtomic } from "../engine/fs.ts";
 import type { Keypoints3D } from "./convert.ts";
-import { createPoseDocument, type PoseDocument, type PoseUnits } from "./formats/pose_json.ts";
+import {
+  createPoseDocument,
+  type PoseDocument,
+  type PoseUnits,
+  validatePoseDocument,
+} from "./formats/pose_json.ts";
 import { CMU_31, getSkeleton } from "./skeletons.ts";
 
 /** Millimetres per unit of the CMU (cgspeed) BVH files: the ASF length unit, 1/0.45 inch. */
@@ -615,7 +621,8 @@ export interface BvhFromPositionsOptions {
   /** joints × 3 rest pose giving each bone's rest direction (default: the first frame). */
   restPose?: Float32Array;
   /** Insert a zero-length joint at the start of every branch of a multi-child joint (named
-   * `<parent>_<child>`), so that every bone direction is matched exactly (default false). */
+   * `<parent>_<child>`, like CMU's `LHipJoint`), so that every bone direction is matched exactly
+   * (default true; false gives the bare tree with a least-squares fit at branch points). */
   branchJoints?: boolean;
   /** End Site length of a leaf as a fraction of its incoming bone (default 0.25). */
   endSiteScale?: number;
@@ -660,7 +667,7 @@ export function bvhFromPositions(kp: Keypoints3D, options: BvhFromPositionsOptio
   const names = [...skeleton.joints];
   const parents = [...skeleton.parents];
   const source = names.map((_, i) => i); // which original joint a point sits on
-  if (options.branchJoints) {
+  if (options.branchJoints ?? true) {
     const kids = skeleton.joints.map((_, j) => skeleton.parents.flatMap((p, c) => (p === j ? [c] : [])));
     kids.forEach((list, j) => {
       if (list.length < 2) return;
@@ -870,7 +877,7 @@ export function bvhToPoseDocument(
   const kp = bvhToKeypoints3D(clip, options);
   const every = options.every ?? 1;
   const units = options.units ?? (options.scale === undefined && isCmuClip(clip) ? "mm" : "unit");
-  return createPoseDocument({
+  const doc = createPoseDocument({
     skeleton: kp.skeleton,
     units,
     frame: "world",
@@ -883,4 +890,6 @@ export function bvhToPoseDocument(
       keypoints3d: kp,
     }],
   });
+  validatePoseDocument(doc, "BVH poses");
+  return doc;
 }

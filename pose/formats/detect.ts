@@ -171,7 +171,7 @@ export interface WritePoseOptions {
   openposePrefix?: string;
   /** BVH: which track's 3D keypoints to write (default: the first with 3D). */
   track?: number;
-  /** BVH: insert branch joints (see `bvhFromPositions`). */
+  /** BVH: insert branch joints (see `bvhFromPositions`; default true). */
   branchJoints?: boolean;
 }
 

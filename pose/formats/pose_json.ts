@@ -33,7 +33,13 @@
 
 import { InputError } from "../../engine/errors.ts";
 import { writeFileAtomic } from "../../engine/fs.ts";
-import type { Keypoints2D, Keypoints3D } from "../convert.ts";
+import {
+  convertKeypoints2D,
+  convertKeypoints3D,
+  type ConvertOptions,
+  type Keypoints2D,
+  type Keypoints3D,
+} from "../convert.ts";
 import type { ImageSize } from "../normalize.ts";
 import { getSkeleton } from "../skeletons.ts";
 import { describeValue, expectFrameIndices, expectObject, readJsonFile, shortFloat32 } from "./common.ts";
@@ -396,4 +402,24 @@ export function poseJsonText(doc: PoseDocument): string {
 /** Writes a document as pose JSON (atomically). */
 export async function writePoseJson(path: string, doc: PoseDocument): Promise<void> {
   await writeFileAtomic(path, poseJsonText(doc));
+}
+
+/** Converts every track of a document to another skeleton (see `convertKeypoints2D` for the rules; a
+ * 3D-only document converts its 3D keypoints the same way). */
+export function convertPoseDocument(
+  doc: PoseDocument,
+  to: string,
+  options: ConvertOptions = {},
+): PoseDocument {
+  const target = getSkeleton(to).name;
+  if (target === doc.skeleton) return doc;
+  return {
+    ...doc,
+    skeleton: target,
+    people: doc.people.map((p) => ({
+      ...p,
+      keypoints2d: p.keypoints2d ? convertKeypoints2D(p.keypoints2d, target, options) : null,
+      keypoints3d: p.keypoints3d ? convertKeypoints3D(p.keypoints3d, target, options) : null,
+    })),
+  };
 }
