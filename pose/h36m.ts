@@ -11,26 +11,8 @@ import { basename } from "node:path";
 import { InputError } from "../engine/errors.ts";
 import { readSafetensors, readSafetensorsHeader } from "../engine/safetensors.ts";
 import { type Camera, projectPointRadial, worldToCamera } from "./cameras.ts";
+import { H36M_ACTIONS } from "./metrics/per_action.ts";
 import { H36M_17, MARTINEZ_16_IN } from "./skeletons.ts";
-
-/** The 15 standard Human3.6M actions (3d-pose-baseline's names). */
-export const H36M_ACTIONS: readonly string[] = Object.freeze([
-  "Directions",
-  "Discussion",
-  "Eating",
-  "Greeting",
-  "Phoning",
-  "Photo",
-  "Posing",
-  "Purchases",
-  "Sitting",
-  "SittingDown",
-  "Smoking",
-  "Waiting",
-  "WalkDog",
-  "Walking",
-  "WalkTogether",
-]);
 
 const ACTION_ALIASES: Record<string, string> = {
   TakingPhoto: "Photo",
@@ -38,9 +20,9 @@ const ACTION_ALIASES: Record<string, string> = {
   WalkingTogether: "WalkTogether",
 };
 
-/** Maps a sequence name to its standard action: drops a trailing take number (" 1", "_2", ".3") and
- * renames "TakingPhoto" → "Photo", "WalkingDog" → "WalkDog", "WalkingTogether" → "WalkTogether".
- * Throws `InputError` for anything else. */
+/** Maps a sequence name to one of the 15 standard actions (`H36M_ACTIONS` of pose/metrics): drops a
+ * trailing take number (" 1", "_2", ".3") and renames "TakingPhoto" → "Photo", "WalkingDog" →
+ * "WalkDog", "WalkingTogether" → "WalkTogether". Throws `InputError` for anything else. */
 export function standardAction(sequence: string): string {
   const base = sequence.trim().replace(/[ _.]\d+$/, "");
   const action = ACTION_ALIASES[base] ?? base;
@@ -67,7 +49,7 @@ export interface H36mSequenceInfo {
 }
 
 /** One sequence's data. */
-export interface H36mSequence extends H36mSequenceInfo {
+export interface H36mSubjectSequence extends H36mSequenceInfo {
   /** T × 17 × 3 world coordinates in millimetres (H36M-17 order). */
   pos3d: Float32Array;
   /** Per camera id: T × 16 × 2 Stacked Hourglass detections in pixels (`martinez16in` order). */
@@ -81,7 +63,7 @@ export interface H36mSubject {
   /** The file's `__metadata__`. */
   metadata: Record<string, string>;
   /** Sequences sorted by name. */
-  sequences: H36mSequence[];
+  sequences: H36mSubjectSequence[];
 }
 
 function subjectOf(path: string, metadata: Record<string, string>): string {
@@ -192,7 +174,7 @@ export async function loadH36mSubject(path: string, options: LoadH36mOptions = {
     }
     return t.data;
   };
-  const sequences: H36mSequence[] = [];
+  const sequences: H36mSubjectSequence[] = [];
   for (const [name, s] of [...layout.sequences.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
     const action = standardAction(name);
     if (wanted && !wanted.has(action)) continue;
@@ -209,7 +191,7 @@ export async function loadH36mSubject(path: string, options: LoadH36mOptions = {
   return { subject: layout.subject, metadata: file.metadata, sequences };
 }
 
-function checkCamera(seq: H36mSequence, camera: Camera): void {
+function checkCamera(seq: H36mSubjectSequence, camera: Camera): void {
   if (camera.subject && camera.subject !== seq.subject) {
     throw new InputError(
       `camera ${camera.id} is calibrated for ${camera.subject}, the sequence is ${seq.subject}`,
@@ -218,13 +200,13 @@ function checkCamera(seq: H36mSequence, camera: Camera): void {
 }
 
 /** A sequence's 3D poses in a camera's frame: T × 17 × 3 millimetres (`Rᵀ (X − T)`). */
-export function sequenceInCamera(seq: H36mSequence, camera: Camera): Float32Array {
+export function sequenceInCamera(seq: H36mSubjectSequence, camera: Camera): Float32Array {
   checkCamera(seq, camera);
   return worldToCamera(seq.pos3d, camera);
 }
 
 /** Ground-truth 2D of a sequence through a camera (with distortion): T × 17 × 2 pixels. */
-export function projectSequence(seq: H36mSequence, camera: Camera): Float32Array {
+export function projectSequence(seq: H36mSubjectSequence, camera: Camera): Float32Array {
   checkCamera(seq, camera);
   return projectPointRadial(seq.pos3d, camera);
 }

@@ -4,6 +4,20 @@
  * @module
  */
 
+// Skeletons, keypoint conversions, cameras, normalisation, BVH, Human3.6M data, keypoint file formats.
+export * from "./skeletons.ts";
+export * from "./convert.ts";
+export * from "./cameras.ts";
+export * from "./normalize.ts";
+export * from "./bvh.ts";
+export * from "./h36m.ts";
+export * from "./formats/pose_json.ts";
+export * from "./formats/coco.ts";
+export * from "./formats/openpose.ts";
+export * from "./formats/mediapipe.ts";
+export * from "./formats/csv.ts";
+export * from "./formats/detect.ts";
+
 // Metrics, COCO keypoint evaluation, rare-pose and Human3.6M protocols, PoseFix synthesis.
 export * from "./metrics/mod.ts";
 export * from "./coco_eval.ts";

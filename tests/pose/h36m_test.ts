@@ -3,7 +3,6 @@ import { InputError } from "../../engine/errors.ts";
 import { writeSafetensors } from "../../engine/safetensors.ts";
 import { type Camera, getCamera, loadH36mCameras } from "../../pose/cameras.ts";
 import {
-  H36M_ACTIONS,
   listH36mSequences,
   loadH36mSubject,
   projectSequence,
@@ -11,6 +10,7 @@ import {
   standardAction,
 } from "../../pose/h36m.ts";
 import { MARTINEZ_16_IN_FROM_H36M } from "../../pose/skeletons.ts";
+import { H36M_ACTIONS } from "../../pose/metrics/per_action.ts";
 import { sharedData } from "../_shared.ts";
 
 Deno.test("standardAction maps the source's sequence names to the 15 actions", () => {
