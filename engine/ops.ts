@@ -1,21 +1,68 @@
 /**
  * The functional, differentiable op set that layers and models are written in. Each function runs the
- * forward kernel; when gradients are being recorded (see `autograd.ts`) it also records how to
- * propagate them. Layers use only these functions, so one model definition serves inference and training.
+ * forward kernel; when gradients are being recorded (inside `withGrad`, see `autograd.ts`) and an input
+ * requires a gradient, it also records how to propagate gradients. Layers use only these functions, so
+ * one model definition serves inference and training.
  * @module
  */
 
-import { binary, unary } from "./kernels/elementwise.ts";
-import { type Activation, matmul } from "./kernels/matmul.ts";
+import { binary, fill, unary } from "./kernels/elementwise.ts";
+import { type Activation, matmul as matmulKernel } from "./kernels/matmul.ts";
 import { batchNorm as batchNormKernel, batchStats } from "./kernels/batch_norm.ts";
 import {
   concat as concatKernel,
   gather as gatherKernel,
+  pad as padKernel,
   permute as permuteKernel,
   slice as sliceKernel,
+  stridedCopy,
 } from "./kernels/shape.ts";
 import { mean as meanKernel, softmax as softmaxKernel, sum as sumKernel } from "./kernels/reduce.ts";
-import type { Tensor } from "./tensor.ts";
+import {
+  batchNormGradInput,
+  batchNormSums,
+  gatherBackward,
+  pointwise,
+  softmaxBackward,
+  sumToShape,
+  updateRunningStats,
+} from "./kernels/backward.ts";
+import { dropoutApply } from "./kernels/random.ts";
+import { normAxis } from "./kernels/common.ts";
+import { noGrad, record } from "./autograd.ts";
+import { InputError } from "./errors.ts";
+import { nextSeed } from "./random.ts";
+import { stridesOf, type Tensor } from "./tensor.ts";
+
+const same = (a: readonly number[], b: readonly number[]): boolean => a.join() === b.join();
+
+/** `g` reduced to `shape` (over broadcast dims); `t` is disposed when replaced, unless it is `keepT`. */
+function reduceTo(t: Tensor, shape: readonly number[], keepT: Tensor): Tensor {
+  if (same(t.shape, shape)) return t;
+  const r = sumToShape(t, shape);
+  if (t !== keepT) t.dispose();
+  return r;
+}
+
+/** `t` flattened to [rows, last] (a copy when rank > 2, else `t`). */
+function as2d(t: Tensor): Tensor {
+  return t.rank === 2 ? t : t.reshape([-1, t.shape[t.rank - 1]]);
+}
+
+function slopeOf(activation: Activation | undefined, alpha: number | undefined): number {
+  return activation === "relu" ? 0 : activation === "leaky_relu" ? alpha ?? 0.01 : 1;
+}
+
+/**
+ * Gradient through a fused `act(z) + residual` epilogue, from the output `y`: `g·act'(z)`. The sign of
+ * z is read from `y − residual` (= act(z), whose sign is z's for slopes ≥ 0), so nothing extra is saved.
+ */
+function epilogueGrad(g: Tensor, y: Tensor, residual: Tensor | undefined, slope: number): Tensor {
+  if (slope === 1) return g;
+  return residual
+    ? pointwise([y, residual, g], "select(x2 * a, x2, x0 - x1 > 0.0)", { a: slope })
+    : pointwise([y, g], "select(x1 * a, x1, x0 > 0.0)", { a: slope });
+}
 
 /** `y = act(x · Wᵀ + b) + residual` with W in PyTorch layout [out, in] (or [in, out] with `weightLayout`). */
 export function linear(
@@ -29,104 +76,407 @@ export function linear(
     weightLayout?: "out_in" | "in_out";
   } = {},
 ): Tensor {
-  return matmul(x, weight, {
-    transB: (options.weightLayout ?? "out_in") === "out_in",
+  const outIn = (options.weightLayout ?? "out_in") === "out_in";
+  const y = matmulKernel(x, weight, {
+    transB: outIn,
     bias: options.bias,
     activation: options.activation,
     alpha: options.alpha,
     residual: options.residual,
   });
+  const slope = slopeOf(options.activation, options.alpha);
+  const { bias, residual } = options;
+  record(y, [x, weight, bias, residual], (g, needs) => {
+    const gz = epilogueGrad(g, y, residual, slope);
+    // dx = gz·W ([out,in]) or gz·Wᵀ ([in,out]); dW = gzᵀ·x or xᵀ·gz; db = Σ_rows gz.
+    const dx = needs[0] ? matmulKernel(gz, weight, { transB: !outIn }) : null;
+    let dw: Tensor | null = null, db: Tensor | null = null;
+    if (needs[1] || needs[2]) {
+      const g2 = as2d(gz);
+      if (needs[1]) {
+        const x2 = as2d(x);
+        dw = outIn ? matmulKernel(g2, x2, { transA: true }) : matmulKernel(x2, g2, { transA: true });
+        if (x2 !== x) x2.dispose();
+      }
+      if (needs[2]) {
+        db = sumToShape(g2, [g2.shape[1]]);
+        if (!same(db.shape, bias!.shape)) {
+          const r = db.reshape(bias!.shape);
+          db.dispose();
+          db = r;
+        }
+      }
+      if (g2 !== gz) g2.dispose();
+    }
+    if (gz !== g) gz.dispose();
+    return [dx, dw, db, needs[3] ? g : null];
+  }, { saved: [x, weight, slope !== 1 ? y : null, slope !== 1 ? residual : null], label: "linear" });
+  return y;
+}
+
+/**
+ * Matrix product `op(a)·op(b)` (batched; a 2-D operand broadcasts over the other's batch), with optional
+ * transposes. Use `linear` for layers (fused bias/activation/residual).
+ */
+export function matmul(a: Tensor, b: Tensor, options: { transA?: boolean; transB?: boolean } = {}): Tensor {
+  const tA = options.transA ?? false, tB = options.transB ?? false;
+  const y = matmulKernel(a, b, { transA: tA, transB: tB });
+  record(y, [a, b], (g, needs) => {
+    let da: Tensor | null = null, db: Tensor | null = null;
+    if (needs[0]) {
+      da = tA ? matmulKernel(b, g, { transA: tB, transB: true }) : matmulKernel(g, b, { transB: !tB });
+      da = reduceTo(da, a.shape, g);
+    }
+    if (needs[1]) {
+      db = tB ? matmulKernel(g, a, { transA: true, transB: tA }) : matmulKernel(a, g, { transA: !tA });
+      db = reduceTo(db, b.shape, g);
+    }
+    return [da, db];
+  }, { saved: [a, b], label: "matmul" });
+  return y;
 }
 
 /** a + b (broadcasting). */
 export function add(a: Tensor, b: Tensor): Tensor {
-  return binary(a, b, "add");
-}
-/** a − b (broadcasting). */
-export function sub(a: Tensor, b: Tensor): Tensor {
-  return binary(a, b, "sub");
-}
-/** a · b (broadcasting). */
-export function mul(a: Tensor, b: Tensor): Tensor {
-  return binary(a, b, "mul");
-}
-/** a / b (broadcasting). */
-export function div(a: Tensor, b: Tensor): Tensor {
-  return binary(a, b, "div");
-}
-/** max(x, 0). */
-export function relu(x: Tensor): Tensor {
-  return unary(x, "relu");
-}
-/** x > 0 ? x : α·x. */
-export function leakyRelu(x: Tensor, options: { alpha?: number } = {}): Tensor {
-  return unary(x, "leaky_relu", { a: options.alpha ?? 0.01 });
-}
-/** 1 / (1 + e^−x). */
-export function sigmoid(x: Tensor): Tensor {
-  return unary(x, "sigmoid");
-}
-/** tanh(x). */
-export function tanh(x: Tensor): Tensor {
-  return unary(x, "tanh");
-}
-/** x · a + b with scalars. */
-export function affine(x: Tensor, options: { scale?: number; shift?: number }): Tensor {
-  return unary(x, "affine", { a: options.scale ?? 1, b: options.shift ?? 0 });
+  const y = binary(a, b, "add");
+  record(y, [a, b], (g, needs) => [
+    needs[0] ? reduceTo(g, a.shape, g) : null,
+    needs[1] ? reduceTo(g, b.shape, g) : null,
+  ], { label: "add" });
+  return y;
 }
 
-/** Batch norm over axis 1 with given (running) statistics: inference mode. */
+/** a − b (broadcasting). */
+export function sub(a: Tensor, b: Tensor): Tensor {
+  const y = binary(a, b, "sub");
+  record(y, [a, b], (g, needs) => [
+    needs[0] ? reduceTo(g, a.shape, g) : null,
+    needs[1] ? reduceTo(unary(g, "neg"), b.shape, g) : null,
+  ], { label: "sub" });
+  return y;
+}
+
+/** a · b (broadcasting). */
+export function mul(a: Tensor, b: Tensor): Tensor {
+  const y = binary(a, b, "mul");
+  record(y, [a, b], (g, needs) => [
+    needs[0] ? reduceTo(binary(g, b, "mul"), a.shape, g) : null,
+    needs[1] ? reduceTo(binary(g, a, "mul"), b.shape, g) : null,
+  ], { saved: [a, b], label: "mul" });
+  return y;
+}
+
+/** a / b (broadcasting). */
+export function div(a: Tensor, b: Tensor): Tensor {
+  const y = binary(a, b, "div");
+  record(y, [a, b], (g, needs) => [
+    needs[0] ? reduceTo(binary(g, b, "div"), a.shape, g) : null,
+    needs[1] ? reduceTo(pointwise([g, a, b], "-x0 * x1 / (x2 * x2)"), b.shape, g) : null,
+  ], { saved: [a, b], label: "div" });
+  return y;
+}
+
+/** max(x, 0). */
+export function relu(x: Tensor): Tensor {
+  const y = unary(x, "relu");
+  // relu(x) > 0 exactly where x > 0: the output (often saved by the next layer anyway) is enough.
+  record(y, [x], (g) => [binary(y, g, "relu_grad")], { saved: [y], label: "relu" });
+  return y;
+}
+
+/** x > 0 ? x : α·x. */
+export function leakyRelu(x: Tensor, options: { alpha?: number } = {}): Tensor {
+  const alpha = options.alpha ?? 0.01;
+  const y = unary(x, "leaky_relu", { a: alpha });
+  record(y, [x], (g) => [pointwise([x, g], "select(x1 * a, x1, x0 > 0.0)", { a: alpha })], {
+    saved: [x],
+    label: "leaky_relu",
+  });
+  return y;
+}
+
+/** 1 / (1 + e^−x). */
+export function sigmoid(x: Tensor): Tensor {
+  const y = unary(x, "sigmoid");
+  record(y, [x], (g) => [pointwise([y, g], "x1 * x0 * (1.0 - x0)")], { saved: [y], label: "sigmoid" });
+  return y;
+}
+
+/** tanh(x). */
+export function tanh(x: Tensor): Tensor {
+  const y = unary(x, "tanh");
+  record(y, [x], (g) => [pointwise([y, g], "x1 * (1.0 - x0 * x0)")], { saved: [y], label: "tanh" });
+  return y;
+}
+
+/** x · a + b with scalars. */
+export function affine(x: Tensor, options: { scale?: number; shift?: number }): Tensor {
+  const a = options.scale ?? 1;
+  const y = unary(x, "affine", { a, b: options.shift ?? 0 });
+  record(y, [x], (g) => [unary(g, "affine", { a, b: 0 })], { label: "affine" });
+  return y;
+}
+
+/** −x. */
+export function neg(x: Tensor): Tensor {
+  const y = unary(x, "neg");
+  record(y, [x], (g) => [unary(g, "neg")], { label: "neg" });
+  return y;
+}
+
+/** |x| (gradient sign(x), 0 at 0 as in PyTorch). */
+export function abs(x: Tensor): Tensor {
+  const y = unary(x, "abs");
+  record(y, [x], (g) => [pointwise([x, g], "x1 * sign(x0)")], { saved: [x], label: "abs" });
+  return y;
+}
+
+/** x². */
+export function square(x: Tensor): Tensor {
+  const y = unary(x, "square");
+  record(y, [x], (g) => [pointwise([x, g], "2.0 * x0 * x1")], { saved: [x], label: "square" });
+  return y;
+}
+
+/** eˣ. */
+export function exp(x: Tensor): Tensor {
+  const y = unary(x, "exp");
+  record(y, [x], (g) => [binary(g, y, "mul")], { saved: [y], label: "exp" });
+  return y;
+}
+
+/** ln x. */
+export function log(x: Tensor): Tensor {
+  const y = unary(x, "log");
+  record(y, [x], (g) => [binary(g, x, "div")], { saved: [x], label: "log" });
+  return y;
+}
+
+/** √x. */
+export function sqrt(x: Tensor): Tensor {
+  const y = unary(x, "sqrt");
+  record(y, [x], (g) => [pointwise([g, y], "0.5 * x0 / x1")], { saved: [y], label: "sqrt" });
+  return y;
+}
+
+/**
+ * Inverted dropout: in training each element is zeroed with probability `p` and the rest scaled by
+ * 1/(1−p); otherwise (or with p = 0) a copy. The mask is a pure function of (`seed`, element index)
+ * (Philox, engine/kernels/random.ts): the same seed gives the same mask, and backward recomputes it.
+ * Without a seed one is drawn from the process-wide stream (`manualSeed` makes runs repeatable).
+ */
+export function dropout(x: Tensor, options: { p?: number; training?: boolean; seed?: number } = {}): Tensor {
+  const p = options.p ?? 0.5;
+  if (!(p >= 0 && p <= 1)) throw new InputError(`dropout probability must be in [0, 1], got ${p}`);
+  if (!options.training || p === 0) {
+    const y = x.reshape(x.shape);
+    record(y, [x], (g) => [g], { label: "dropout_identity" });
+    return y;
+  }
+  const seed = options.seed ?? nextSeed();
+  const y = dropoutApply(x, { p, seed });
+  record(y, [x], (g) => [dropoutApply(g, { p, seed })], { label: "dropout" });
+  return y;
+}
+
+/** Batch norm over axis 1 with given (running) statistics: inference mode (differentiable in x, γ, β). */
 export function batchNormInference(
   x: Tensor,
   params: { mean: Tensor; variance: Tensor; weight?: Tensor; bias?: Tensor },
   options: { eps?: number } = {},
 ): Tensor {
-  return batchNormKernel(x, params, options);
+  const eps = options.eps ?? 1e-5;
+  const y = batchNormKernel(x, params, { eps });
+  const { mean, variance, weight, bias } = params;
+  record(y, [x, weight, bias], (g, needs) => {
+    const dx = needs[0]
+      ? batchNormGradInput(g, x, { mean, variance, weight }, { eps, training: false })
+      : null;
+    let dw: Tensor | null = null, db: Tensor | null = null;
+    if (needs[1] || needs[2]) {
+      const s = batchNormSums(g, x, { mean, variance }, { eps });
+      dw = needs[1] ? s.sumGXhat : (s.sumGXhat.dispose(), null);
+      db = needs[2] ? s.sumG : (s.sumG.dispose(), null);
+    }
+    return [dx, dw, db];
+  }, { saved: [x, mean, variance, weight], label: "batch_norm_inference" });
+  return y;
 }
 
-/** Batch norm over axis 1 with the batch's own statistics (training mode); also returns those statistics. */
+/**
+ * Batch norm over axis 1 with the batch's own statistics (training mode); also returns those statistics
+ * (mean and biased variance, not differentiated). With `params.running`, the running statistics are
+ * updated in place as PyTorch does: `r ← (1−momentum)·r + momentum·batch`, the variance unbiased
+ * (momentum 0.1 by default; TF's decay d is momentum 1−d). Backward goes through the batch statistics.
+ */
 export function batchNormTraining(
   x: Tensor,
-  params: { weight?: Tensor; bias?: Tensor },
-  options: { eps?: number } = {},
+  params: { weight?: Tensor; bias?: Tensor; running?: { mean: Tensor; variance: Tensor } },
+  options: { eps?: number; momentum?: number } = {},
 ): { y: Tensor; mean: Tensor; variance: Tensor } {
+  const eps = options.eps ?? 1e-5;
   const { mean, variance } = batchStats(x);
-  const y = batchNormKernel(x, { mean, variance, weight: params.weight, bias: params.bias }, options);
+  const { weight, bias } = params;
+  const y = batchNormKernel(x, { mean, variance, weight, bias }, { eps });
+  if (params.running) {
+    updateRunningStats(params.running, { mean, variance }, {
+      momentum: options.momentum ?? 0.1,
+      count: x.size / x.shape[1],
+    });
+  }
+  record(y, [x, weight, bias], (g, needs) => {
+    const s = batchNormSums(g, x, { mean, variance }, { eps });
+    const dx = needs[0]
+      ? batchNormGradInput(g, x, { mean, variance, weight, sums: s }, { eps, training: true })
+      : null;
+    const dw = needs[1] ? s.sumGXhat : (s.sumGXhat.dispose(), null);
+    const db = needs[2] ? s.sumG : (s.sumG.dispose(), null);
+    return [dx, dw, db];
+  }, { saved: [x, mean, variance, weight], label: "batch_norm_training" });
   return { y, mean, variance };
 }
 
 /** Concatenation along an axis. */
 export function concat(xs: Tensor[], options: { axis?: number } = {}): Tensor {
-  return concatKernel(xs, options);
+  const y = concatKernel(xs, options);
+  const axis = normAxis(options.axis ?? 0, y.rank);
+  record(y, xs, (g, needs) => {
+    let at = 0;
+    return xs.map((t, i) => {
+      const start = at;
+      at += t.shape[axis];
+      return needs[i] ? sliceKernel(g, [{ axis, start, end: at }]) : null;
+    });
+  }, { label: "concat" });
+  return y;
 }
+
 /** Slicing along axes. */
 export function slice(
   x: Tensor,
   ranges: { axis: number; start?: number; end?: number; step?: number }[],
 ): Tensor {
-  return sliceKernel(x, ranges);
+  const y = sliceKernel(x, ranges);
+  record(y, [x], (g) => [sliceBackward(g, x.shape, ranges)], { label: "slice" });
+  return y;
 }
-/** Index selection along an axis. */
+
+/** Scatters `g` into zeros of `shape` at the view `slice(·, ranges)` selects (the same index rules). */
+function sliceBackward(
+  g: Tensor,
+  shape: readonly number[],
+  ranges: { axis: number; start?: number; end?: number; step?: number }[],
+): Tensor {
+  const starts = shape.map(() => 0), steps = shape.map(() => 1);
+  for (const r of ranges) {
+    const a = normAxis(r.axis, shape.length);
+    const len = shape[a];
+    const s = r.start ?? 0;
+    starts[a] = Math.min(Math.max(s < 0 ? s + len : s, 0), len);
+    steps[a] = r.step ?? 1;
+  }
+  const out = fill(shape, 0);
+  const xs = stridesOf(shape);
+  stridedCopy(g, out, {
+    shape: [...g.shape],
+    from: { offset: 0, strides: stridesOf(g.shape) },
+    to: { offset: starts.reduce((acc, s, i) => acc + s * xs[i], 0), strides: xs.map((s, i) => s * steps[i]) },
+  });
+  return out;
+}
+
+/** Constant padding: `pads[i] = [before, after]` per axis (gradient: the unpadded block). */
+export function pad(x: Tensor, pads: [number, number][], options: { value?: number } = {}): Tensor {
+  const y = padKernel(x, pads, options);
+  record(
+    y,
+    [x],
+    (
+      g,
+    ) => [
+      sliceKernel(
+        g,
+        x.shape.map((d, i) => ({ axis: i, start: pads[i]?.[0] ?? 0, end: (pads[i]?.[0] ?? 0) + d })),
+      ),
+    ],
+    {
+      label: "pad",
+    },
+  );
+  return y;
+}
+
+/** Index selection along an axis (gradient: scatter-add, repeated indices accumulate). */
 export function gather(x: Tensor, indices: Tensor, options: { axis?: number } = {}): Tensor {
-  return gatherKernel(x, indices, options);
+  const y = gatherKernel(x, indices, options);
+  const axis = normAxis(options.axis ?? 0, x.rank);
+  record(y, [x], (g) => [gatherBackward(g, indices, { shape: x.shape, axis })], {
+    saved: [indices],
+    label: "gather",
+  });
+  return y;
 }
+
 /** Permutation of axes. */
 export function permute(x: Tensor, perm: number[]): Tensor {
-  return permuteKernel(x, perm);
+  const y = permuteKernel(x, perm);
+  const inv = new Array(perm.length);
+  perm.forEach((p, i) => inv[p] = i);
+  record(y, [x], (g) => [permuteKernel(g, inv)], { label: "permute" });
+  return y;
 }
+
 /** Reshape (same number of elements). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  return x.reshape(shape);
+  const y = x.reshape(shape);
+  record(y, [x], (g) => [g.reshape(x.shape)], { label: "reshape" });
+  return y;
 }
+
+/** The shape `x` has after reducing `axis` with keepDims (all axes when undefined). */
+function keptShape(x: Tensor, axis: number | undefined): number[] {
+  if (axis === undefined) return x.shape.map(() => 1);
+  const a = normAxis(axis, x.rank);
+  return x.shape.map((d, i) => i === a ? 1 : d);
+}
+
+function expandBack(g: Tensor, x: Tensor, axis: number | undefined, scale: number): Tensor {
+  const ks = keptShape(x, axis);
+  const gk = same(g.shape, ks) ? g : g.reshape(ks);
+  const out = pointwise([gk], scale === 1 ? "x0" : "x0 * a", { a: scale, shape: x.shape });
+  if (gk !== g) gk.dispose();
+  return out;
+}
+
 /** Sum along an axis (or all). */
 export function sum(x: Tensor, options: { axis?: number; keepDims?: boolean } = {}): Tensor {
-  return sumKernel(x, options);
+  const y = sumKernel(x, options);
+  record(y, [x], (g) => [expandBack(g, x, options.axis, 1)], { label: "sum" });
+  return y;
 }
+
 /** Mean along an axis (or all). */
 export function mean(x: Tensor, options: { axis?: number; keepDims?: boolean } = {}): Tensor {
-  return meanKernel(x, options);
+  const y = meanKernel(x, options);
+  const n = options.axis === undefined ? x.size : x.shape[normAxis(options.axis, x.rank)];
+  record(y, [x], (g) => [expandBack(g, x, options.axis, 1 / Math.max(n, 1))], { label: "mean" });
+  return y;
 }
-/** Softmax along an axis. */
+
+/** Softmax (or log-softmax with `log`) along an axis. */
 export function softmax(x: Tensor, options: { axis?: number; log?: boolean } = {}): Tensor {
-  return softmaxKernel(x, options);
+  const y = softmaxKernel(x, options);
+  const axis = options.axis ?? -1, log = options.log ?? false;
+  record(y, [x], (g) => [softmaxBackward(y, g, { axis, log })], { saved: [y], label: "softmax" });
+  return y;
+}
+
+/** Log-softmax along an axis. */
+export function logSoftmax(x: Tensor, options: { axis?: number } = {}): Tensor {
+  return softmax(x, { axis: options.axis, log: true });
+}
+
+/** A copy of `x` that is not part of any tape (a constant for later ops). */
+export function detach(x: Tensor): Tensor {
+  return noGrad(() => x.reshape(x.shape));
 }

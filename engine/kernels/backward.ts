@@ -1,0 +1,345 @@
+/**
+ * Kernels that the backward pass needs beyond the forward set: an N-ary broadcasting point-wise map (one
+ * dispatch for expressions such as `g·y·(1−y)`), reduction of a gradient to a broadcast operand's shape,
+ * batch-norm backward and running statistics, softmax backward, gather backward (scatter-add), and the
+ * sum of squares used by gradient clipping and max-norm.
+ * @module
+ */
+
+import { InputError } from "../errors.ts";
+import { numel, stridesOf, type Tensor } from "../tensor.ts";
+import {
+  compile,
+  flatMain,
+  normAxis,
+  output,
+  runFlat,
+  storageDecl,
+  uniformDecl,
+  Uniforms,
+} from "./common.ts";
+import { broadcastShapes, collapseDims } from "./elementwise.ts";
+import { backend } from "../backend.ts";
+
+/** Strides of `shape` broadcast to `target` (0 on broadcast dimensions), right-aligned. */
+function bstrides(shape: readonly number[], target: readonly number[]): number[] {
+  const s = new Array(target.length).fill(0);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[target.length - shape.length + i] = shape[i] === 1 ? 0 : acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+/**
+ * `out[i] = expr(x0, x1, …)` over the broadcast shape of the inputs; `a`, `b` are float parameters the
+ * expression may use. The expression is WGSL over f32 values `x0..x{n-1}`, `a`, `b`.
+ */
+export function pointwise(
+  inputs: Tensor[],
+  expr: string,
+  options: { a?: number; b?: number; shape?: readonly number[] } = {},
+): Tensor {
+  let shape: readonly number[] = options.shape ?? [];
+  for (const t of inputs) shape = broadcastShapes(shape, t.shape);
+  const out = output(shape);
+  if (out.size === 0) return out;
+  const c = collapseDims([...shape], inputs.map((t) => bstrides(t.shape, shape)));
+  const nd = c.shape.length, k = inputs.length;
+  // Uniform words: n, a, b, then the collapsed shape, then each input's strides.
+  let idx = `  var r = gi;${inputs.map((_, j) => ` var i${j} = 0u;`).join("")}\n`;
+  for (let d = nd - 1; d >= 0; d--) {
+    idx += `  { let n = P(${3 + d}u); let q = r % n; r = r / n;${
+      inputs.map((_, j) => ` i${j} += q * P(${3 + nd + j * nd + d}u);`).join("")
+    } }\n`;
+  }
+  const code = `${storageDecl(inputs.map((_, j) => ({ name: `X${j}` })), [{ name: "Y" }])}${
+    uniformDecl(k + 1, 3 + nd + k * nd)
+  }
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let a = PF(1u); let b = PF(2u);
+${idx}${inputs.map((_, j) => `  let x${j} = X${j}[i${j}];\n`).join("")}  Y[gi] = ${expr};
+}`;
+  const u = new Uniforms().int(out.size).float(options.a ?? 0, options.b ?? 0).int(...c.shape);
+  for (const s of c.strides) u.int(...s);
+  runFlat(
+    compile(code, k + 1, `pointwise:${k}:${nd}:${expr}`),
+    [...inputs.map((t) => t.buf), out.buf],
+    u,
+    out.size,
+  );
+  return out;
+}
+
+/**
+ * Sums `g` over the dimensions along which `shape` was broadcast to `g.shape` (NumPy rules), giving a
+ * tensor of `shape`: the gradient of a broadcast operand. One invocation per output element.
+ */
+export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
+  if (broadcastShapes(shape, g.shape).join() !== g.shape.join()) {
+    throw new InputError(`cannot reduce a gradient of [${g.shape.join(", ")}] to [${shape.join(", ")}]`);
+  }
+  const out = output(shape);
+  if (out.size === 0) return out;
+  const nd0 = g.shape.length;
+  const padded = [...new Array(nd0 - shape.length).fill(1), ...shape];
+  // Merge runs of adjacent dimensions that are all kept or all reduced (g is contiguous).
+  const gs = stridesOf(g.shape);
+  const dims: { n: number; stride: number; kept: boolean }[] = [];
+  for (let d = 0; d < nd0; d++) {
+    if (g.shape[d] === 1) continue;
+    const kept = padded[d] !== 1;
+    const last = dims[dims.length - 1];
+    if (last && last.kept === kept && last.stride === gs[d] * g.shape[d]) {
+      last.n *= g.shape[d];
+      last.stride = gs[d];
+    } else dims.push({ n: g.shape[d], stride: gs[d], kept });
+  }
+  const keptDims = dims.filter((d) => d.kept), redDims = dims.filter((d) => !d.kept);
+  const R = numel(redDims.map((d) => d.n));
+  // Words: nOut, R, then (n, stride) of kept dims, then (n, stride) of reduced dims.
+  let w = 2;
+  let body = "  var o = gi; var base = 0u;\n";
+  for (let j = keptDims.length - 1; j >= 0; j--) {
+    body += `  { let n = P(${w + 2 * j}u); base += (o % n) * P(${w + 2 * j + 1}u); o = o / n; }\n`;
+  }
+  w += 2 * keptDims.length;
+  body += "  var acc = 0.0;\n  for (var r = 0u; r < P(1u); r++) {\n    var q = r; var idx = base;\n";
+  for (let j = redDims.length - 1; j >= 0; j--) {
+    body += `    { let n = P(${w + 2 * j}u); idx += (q % n) * P(${w + 2 * j + 1}u); q = q / n; }\n`;
+  }
+  body += "    acc += G[idx];\n  }\n  Y[gi] = acc;\n";
+  const words = 2 + 2 * dims.length;
+  const code = `${storageDecl([{ name: "G" }], [{ name: "Y" }])}${uniformDecl(2, words)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+${body}}`;
+  const u = new Uniforms().int(out.size, R);
+  for (const d of keptDims) u.int(d.n, d.stride);
+  for (const d of redDims) u.int(d.n, d.stride);
+  runFlat(
+    compile(code, 2, `sum_to_shape:${keptDims.length}:${redDims.length}`),
+    [g.buf, out.buf],
+    u,
+    out.size,
+  );
+  return out;
+}
+
+function bnLayout(x: Tensor): { n: number; c: number; inner: number } {
+  if (x.rank < 2) throw new InputError(`batch norm needs [N, C, ...], got [${x.shape.join(", ")}]`);
+  return { n: x.shape[0], c: x.shape[1], inner: numel(x.shape.slice(2)) };
+}
+
+/**
+ * Per-channel sums of the batch-norm backward: `Σ g` (= dβ) and `Σ g·x̂` (= dγ) with
+ * `x̂ = (x − mean)/sqrt(var + eps)`, each a [C] tensor.
+ */
+export function batchNormSums(
+  g: Tensor,
+  x: Tensor,
+  stats: { mean: Tensor; variance: Tensor },
+  options: { eps: number },
+): { sumG: Tensor; sumGXhat: Tensor } {
+  const { n, c, inner } = bnLayout(x);
+  const sumG = output([c]), sumGXhat = output([c]);
+  const code = `${
+    storageDecl([{ name: "G" }, { name: "X" }, { name: "Mean" }, { name: "Var" }], [{ name: "SG" }, {
+      name: "SGX",
+    }])
+  }${uniformDecl(6, 4)}
+${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
+  if (gi >= C) { return; }
+  let m = Mean[gi]; let inv = inverseSqrt(Var[gi] + PF(3u));
+  var sg = 0.0; var sgx = 0.0;
+  for (var b = 0u; b < n; b++) {
+    for (var i = 0u; i < inner; i++) {
+      let j = (b * C + gi) * inner + i;
+      let gv = G[j];
+      sg += gv; sgx += gv * (X[j] - m);
+    }
+  }
+  SG[gi] = sg; SGX[gi] = sgx * inv;
+}`;
+  runFlat(
+    compile(code, 6, "batch_norm_sums"),
+    [g.buf, x.buf, stats.mean.buf, stats.variance.buf, sumG.buf, sumGXhat.buf],
+    new Uniforms().int(n, c, inner).float(options.eps),
+    c,
+  );
+  return { sumG, sumGXhat };
+}
+
+/**
+ * Batch-norm input gradient. Training (batch statistics): `dx = γ·inv·(g − Σg/M − x̂·Σg·x̂/M)`, M = N·inner;
+ * inference (fixed statistics): `dx = γ·inv·g`. `sums` are `batchNormSums` (training only).
+ */
+export function batchNormGradInput(
+  g: Tensor,
+  x: Tensor,
+  params: { mean: Tensor; variance: Tensor; weight?: Tensor; sums?: { sumG: Tensor; sumGXhat: Tensor } },
+  options: { eps: number; training: boolean },
+): Tensor {
+  const { n, c, inner } = bnLayout(x);
+  const out = output(x.shape);
+  const sums = options.training ? params.sums : undefined;
+  if (options.training && !sums) throw new InputError("batch-norm training backward needs the channel sums");
+  const code = `${
+    storageDecl([{ name: "G" }, { name: "X" }, { name: "Mean" }, { name: "Var" }, { name: "W" }, {
+      name: "SG",
+    }, { name: "SGX" }], [{ name: "Y" }])
+  }${uniformDecl(8, 7)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let C = P(1u);
+  let ch = (gi / P(2u)) % C;
+  let inv = inverseSqrt(Var[ch] + PF(3u));
+  let w = select(1.0, W[min(ch, arrayLength(&W) - 1u)], P(4u) != 0u);
+  var gv = G[gi];
+  if (P(5u) != 0u) {
+    let M = PF(6u);
+    let xh = (X[gi] - Mean[ch]) * inv;
+    gv = gv - SG[ch] / M - xh * SGX[ch] / M;
+  }
+  Y[gi] = w * inv * gv;
+}`;
+  const u = new Uniforms().int(x.size, c, inner).float(options.eps).int(params.weight ? 1 : 0, sums ? 1 : 0)
+    .float(n * inner);
+  const d = params.mean;
+  runFlat(
+    compile(code, 8, "batch_norm_grad_input"),
+    [
+      g.buf,
+      x.buf,
+      params.mean.buf,
+      params.variance.buf,
+      (params.weight ?? d).buf,
+      (sums?.sumG ?? d).buf,
+      (sums?.sumGXhat ?? d).buf,
+      out.buf,
+    ],
+    u,
+    x.size,
+  );
+  return out;
+}
+
+/**
+ * In-place running-statistics update as PyTorch: `rm ← (1−m)·rm + m·mean`,
+ * `rv ← (1−m)·rv + m·var·count/(count−1)` (the running variance is unbiased; the batch one is biased).
+ */
+export function updateRunningStats(
+  running: { mean: Tensor; variance: Tensor },
+  batch: { mean: Tensor; variance: Tensor },
+  options: { momentum: number; count: number },
+): void {
+  const c = running.mean.size;
+  if (running.variance.size !== c || batch.mean.size !== c || batch.variance.size !== c) {
+    throw new InputError(`running statistics need ${c} channels in every tensor`);
+  }
+  const code = `${storageDecl([{ name: "BM" }, { name: "BV" }], [{ name: "RM" }, { name: "RV" }])}${
+    uniformDecl(4, 3)
+  }
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let m = PF(1u);
+  RM[gi] = (1.0 - m) * RM[gi] + m * BM[gi];
+  RV[gi] = (1.0 - m) * RV[gi] + m * BV[gi] * PF(2u);
+}`;
+  const corr = options.count > 1 ? options.count / (options.count - 1) : 1;
+  runFlat(
+    compile(code, 4, "bn_running_stats"),
+    [batch.mean.buf, batch.variance.buf, running.mean.buf, running.variance.buf],
+    new Uniforms().int(c).float(options.momentum, corr),
+    c,
+  );
+}
+
+/**
+ * Softmax backward along `axis` from the forward output `y`: softmax `gx = y·(g − Σ g·y)`;
+ * log-softmax `gx = g − exp(y)·Σ g`.
+ */
+export function softmaxBackward(y: Tensor, g: Tensor, options: { axis: number; log: boolean }): Tensor {
+  const axis = normAxis(options.axis, y.rank);
+  const outer = numel(y.shape.slice(0, axis)), len = y.shape[axis], inner = numel(y.shape.slice(axis + 1));
+  const out = output(y.shape);
+  const dot = options.log ? "G[j]" : "G[j] * Y[j]";
+  const write = options.log ? "G[j] - exp(Y[j]) * s" : "Y[j] * (G[j] - s)";
+  const code = `${storageDecl([{ name: "Y" }, { name: "G" }], [{ name: "D" }])}${uniformDecl(3, 3)}
+${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u);
+  if (gi >= n) { return; }
+  let base = (gi / inner) * len * inner + gi % inner;
+  var s = 0.0;
+  for (var i = 0u; i < len; i++) { let j = base + i * inner; s += ${dot}; }
+  for (var i = 0u; i < len; i++) { let j = base + i * inner; D[j] = ${write}; }
+}`;
+  runFlat(
+    compile(code, 3, options.log ? "log_softmax_backward" : "softmax_backward"),
+    [y.buf, g.buf, out.buf],
+    new Uniforms().int(outer * inner, len, inner),
+    outer * inner,
+  );
+  return out;
+}
+
+/**
+ * Backward of `gather(x, indices, {axis})`: `dx[o, l, i] = Σ_{j: I[j] = l} g[o, j, i]` (a repeated index
+ * accumulates; out-of-range indices contribute nothing, as the forward read 0 there).
+ */
+export function gatherBackward(
+  g: Tensor,
+  indices: Tensor,
+  options: { shape: readonly number[]; axis: number },
+): Tensor {
+  const axis = normAxis(options.axis, options.shape.length);
+  const outer = numel(options.shape.slice(0, axis)), len = options.shape[axis];
+  const inner = numel(options.shape.slice(axis + 1)), k = indices.size;
+  const out = output(options.shape);
+  const code = `${storageDecl([{ name: "G" }, { name: "I", type: "i32" }], [{ name: "D" }])}${
+    uniformDecl(3, 4)
+  }
+${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
+  if (gi >= n) { return; }
+  let o = gi / (len * inner); let l = i32((gi / inner) % len); let i = gi % inner;
+  var acc = 0.0;
+  for (var j = 0u; j < k; j++) { if (I[j] == l) { acc += G[(o * k + j) * inner + i]; } }
+  D[gi] = acc;
+}`;
+  runFlat(
+    compile(code, 3, "gather_backward"),
+    [g.buf, indices.buf, out.buf],
+    new Uniforms().int(outer * len * inner, len, inner, k),
+    outer * len * inner,
+  );
+  return out;
+}
+
+const SQ_WG = 256;
+
+/**
+ * Writes `Σ x²` of each tensor into `out[slot + i]` (one dispatch per tensor, one workgroup each: a
+ * strided loop then a tree reduction in workgroup memory — a fixed order, so results are reproducible).
+ */
+export function sumSquaresInto(xs: Tensor[], out: Tensor, options: { slot?: number } = {}): void {
+  const code = `${storageDecl([{ name: "X" }], [{ name: "S" }])}${uniformDecl(2, 2)}
+var<workgroup> part: array<f32, ${SQ_WG}>;
+@compute @workgroup_size(${SQ_WG})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  let n = P(0u);
+  var acc = 0.0;
+  for (var i = lid; i < n; i += ${SQ_WG}u) { let v = X[i]; acc += v * v; }
+  part[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${SQ_WG / 2}u; s > 0u; s = s / 2u) {
+    if (lid < s) { part[lid] += part[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { S[P(1u)] = part[0]; }
+}`;
+  const k = compile(code, 2, "sum_squares");
+  const slot = options.slot ?? 0;
+  xs.forEach((x, i) => {
+    backend().dispatch(k, [x.buf, out.buf], {
+      uniforms: new Uniforms().int(x.size, slot + i).build(),
+      workgroups: [1],
+    });
+  });
+}

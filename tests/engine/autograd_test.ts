@@ -1,0 +1,335 @@
+// Every differentiable op against PyTorch (tests/fixtures/gen_grads.py → grads.safetensors), through one
+// table and one checker: the forward output AND the gradient of each input for a random upstream
+// gradient gy (torch.autograd.grad of sum(out·gy)).
+//
+// Tolerance (PyTorch): per element |ours − torch| ≤ 1e-4·(|torch| + max|torch|) — 1e-4 relative, with the
+// floor scaled by the tensor's largest magnitude so that entries near zero (sums of cancelling terms)
+// are judged on the tensor's own scale. A case may widen it (stated in the table).
+//
+// Finite differences (cases marked `fd`): in float32 on the GPU, a central difference of the scalar
+// L(x) = Σ gy·f(x) along a random direction v of each input, L accumulated on the host in float64:
+// |(L(x+εv) − L(x−εv))/2ε − ⟨∇L, v⟩| ≤ 2e-2·(|⟨∇L, v⟩| + 1e-2·Σ|∇L|·|v|) + 5e-7·Σ|gy·f(x)|/ε, ε = 1e-2
+// (the last term is float32's rounding of L divided by the step: it judges gradients that are truly 0);
+// the case through ReLUs uses ε = 2e-3.
+import assert from "node:assert/strict";
+import {
+  backend,
+  initEngine,
+  readAll,
+  readSafetensors,
+  type Tensor,
+  tensor,
+  tidy,
+} from "../../engine/mod.ts";
+import * as ops from "../../engine/ops.ts";
+import { backward, noGrad, param, withGrad, zeroGrad } from "../../engine/autograd.ts";
+import { dropoutMask, manualSeed, Rng } from "../../engine/random.ts";
+import { fixture } from "../_shared.ts";
+
+const file = await readSafetensors(fixture("grads.safetensors"));
+await initEngine();
+// Warm-up: the first matmul allocates the engine's lifelong dummy epilogue buffer.
+tidy(() => ops.linear(tensor([1], [1, 1]), tensor([1], [1, 1]), { bias: tensor([1]) }));
+
+type Case = { run: (x: Tensor[]) => Tensor; fd?: boolean; fdEps?: number; rtol?: number; atol?: number };
+const bnT = (eps = 1e-5) => ([x, g, b]: Tensor[]) =>
+  ops.batchNormTraining(x, { weight: g, bias: b }, { eps }).y;
+
+const CASES: Record<string, Case> = {
+  linear: { run: ([x, w, b]) => ops.linear(x, w, { bias: b }), fd: true },
+  linear_nobias: { run: ([x, w]) => ops.linear(x, w) },
+  linear_relu: { run: ([x, w, b]) => ops.linear(x, w, { bias: b, activation: "relu" }) },
+  linear_leaky_residual: {
+    run: ([x, w, b, r]) => ops.linear(x, w, { bias: b, activation: "leaky_relu", alpha: 0.2, residual: r }),
+  },
+  linear_relu_residual: {
+    run: ([x, w, b, r]) => ops.linear(x, w, { bias: b, activation: "relu", residual: r }),
+  },
+  linear_3d: { run: ([x, w, b]) => ops.linear(x, w, { bias: b }) },
+  linear_in_out: { run: ([x, w, b]) => ops.linear(x, w, { bias: b, weightLayout: "in_out" }), fd: true },
+  linear_odd: { run: ([x, w, b]) => ops.linear(x, w, { bias: b, activation: "relu" }) },
+  matmul_nn: { run: ([a, b]) => ops.matmul(a, b), fd: true },
+  matmul_tn: { run: ([a, b]) => ops.matmul(a, b, { transA: true }) },
+  matmul_nt: { run: ([a, b]) => ops.matmul(a, b, { transB: true }) },
+  matmul_tt: { run: ([a, b]) => ops.matmul(a, b, { transA: true, transB: true }) },
+  matmul_batched: { run: ([a, b]) => ops.matmul(a, b) },
+  matmul_bcast: { run: ([a, b]) => ops.matmul(a, b), fd: true },
+  add_bcast: { run: ([a, b]) => ops.add(a, b), fd: true },
+  sub_bcast: { run: ([a, b]) => ops.sub(a, b) },
+  mul_bcast: { run: ([a, b]) => ops.mul(a, b), fd: true },
+  div_bcast: { run: ([a, b]) => ops.div(a, b), fd: true },
+  add_same: { run: ([a, b]) => ops.add(a, b) },
+  mul_row: { run: ([a, b]) => ops.mul(a, b) },
+  relu: { run: ([x]) => ops.relu(x), fd: true },
+  leaky_relu: { run: ([x]) => ops.leakyRelu(x, { alpha: 0.2 }) },
+  sigmoid: { run: ([x]) => ops.sigmoid(x), fd: true },
+  tanh: { run: ([x]) => ops.tanh(x), fd: true },
+  abs: { run: ([x]) => ops.abs(x) },
+  square: { run: ([x]) => ops.square(x) },
+  exp: { run: ([x]) => ops.exp(x) },
+  log: { run: ([x]) => ops.log(x), fd: true },
+  sqrt: { run: ([x]) => ops.sqrt(x) },
+  neg: { run: ([x]) => ops.neg(x) },
+  affine: { run: ([x]) => ops.affine(x, { scale: 1.5, shift: -0.25 }) },
+  dropout_p0: { run: ([x]) => ops.dropout(x, { p: 0, training: true }) },
+  bn_train_2d: { run: bnT(), fd: true },
+  bn_train_3d: { run: bnT(1e-3), fd: true },
+  bn_train_4d: { run: bnT() },
+  bn_train_noaffine: { run: ([x]) => ops.batchNormTraining(x, {}).y },
+  bn_infer: {
+    run: ([x, m, v, g, b]) => ops.batchNormInference(x, { mean: m, variance: v, weight: g, bias: b }),
+    fd: true,
+  },
+  concat_axis1: { run: ([a, b]) => ops.concat([a, b], { axis: 1 }) },
+  concat_axis0: { run: ([a, b, c]) => ops.concat([a, b, c]) },
+  slice: {
+    run: ([x]) => ops.slice(x, [{ axis: 1, start: 1, end: 3 }, { axis: 2, step: 2 }, { axis: 3, start: 1 }]),
+  },
+  slice_neg: {
+    run: ([x]) => ops.slice(x, [{ axis: 0, start: -4, end: -1 }, { axis: 1, start: 2, step: 3 }]),
+  },
+  pad: { run: ([x]) => ops.pad(x, [[0, 0], [0, 0], [0, 1], [1, 2]], { value: 0.5 }) },
+  gather_axis1: { run: ([x, i]) => ops.gather(x, i, { axis: 1 }) },
+  gather_axis0: { run: ([x, i]) => ops.gather(x, i, { axis: 0 }) },
+  permute: { run: ([x]) => ops.permute(x, [3, 1, 0, 2]) },
+  reshape: { run: ([x]) => ops.reshape(x, [6, 20]) },
+  sum_all: { run: ([x]) => ops.sum(x) },
+  sum_axis1: { run: ([x]) => ops.sum(x, { axis: 1 }) },
+  sum_axis2_keep: { run: ([x]) => ops.sum(x, { axis: 2, keepDims: true }) },
+  mean_all: { run: ([x]) => ops.mean(x), fd: true },
+  mean_axis0: { run: ([x]) => ops.mean(x, { axis: 0 }) },
+  mean_axis1_keep: { run: ([x]) => ops.mean(x, { axis: 1, keepDims: true }) },
+  softmax_last: { run: ([x]) => ops.softmax(x, { axis: -1 }), fd: true },
+  softmax_axis1: { run: ([x]) => ops.softmax(x, { axis: 1 }) },
+  log_softmax_last: { run: ([x]) => ops.logSoftmax(x, { axis: -1 }), fd: true },
+  log_softmax_axis1: { run: ([x]) => ops.logSoftmax(x, { axis: 1 }) },
+  residual_block: {
+    run: ([x, w1, b1, g1, be1, w2, b2, g2, be2]) => {
+      const h1 = ops.relu(
+        ops.batchNormTraining(ops.linear(x, w1, { bias: b1 }), { weight: g1, bias: be1 }).y,
+      );
+      const h2 = ops.relu(
+        ops.batchNormTraining(ops.linear(h1, w2, { bias: b2 }), { weight: g2, bias: be2 }).y,
+      );
+      return ops.add(x, h2);
+    },
+    fd: true,
+    // b1 and b2 feed batch norms, so their true gradients are 0 and both sides hold float32 noise (~1e-7).
+    atol: 1e-5,
+    // ReLU kinks: a smaller step keeps the perturbed pre-activations on the same side of 0.
+    fdEps: 2e-3,
+  },
+};
+
+interface Inputs {
+  host: Float32Array[];
+  shapes: number[][];
+  ints: boolean[];
+  grads: (Float32Array | null)[];
+}
+
+function inputs(name: string): Inputs {
+  const r: Inputs = { host: [], shapes: [], ints: [], grads: [] };
+  for (let i = 0;; i++) {
+    const t = file.tensors.get(`${name}/in${i}`);
+    if (!t) break;
+    r.host.push(t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
+    r.shapes.push(t.shape);
+    r.ints.push(t.dtype === "I32");
+    const g = file.tensors.get(`${name}/grad${i}`);
+    r.grads.push(g ? g.data as Float32Array : null);
+  }
+  return r;
+}
+
+function upload(inp: Inputs, override?: { index: number; data: Float32Array }): Tensor[] {
+  return inp.host.map((h, i) => {
+    if (inp.ints[i]) return tensor(Int32Array.from(h), inp.shapes[i]);
+    const data = override?.index === i ? override.data : h;
+    const t = tensor(data, inp.shapes[i]);
+    return inp.grads[i] ? param(t) : t;
+  });
+}
+
+function close(name: string, got: Float32Array, ref: Float32Array, rtol: number, atol = 0): void {
+  assert.equal(got.length, ref.length, `${name}: length`);
+  let max = 0;
+  for (const v of ref) max = Math.max(max, Math.abs(v));
+  for (let i = 0; i < got.length; i++) {
+    const tol = rtol * (Math.abs(ref[i]) + max) + atol;
+    if (!(Math.abs(got[i] - ref[i]) <= tol)) {
+      assert.fail(
+        `${name}: element ${i} is ${got[i]}, PyTorch ${ref[i]} (tolerance ${tol.toExponential(2)})`,
+      );
+    }
+  }
+}
+
+Deno.test("every gradient fixture case has an entry in the table", () => {
+  const names = new Set([...file.tensors.keys()].map((k) => k.split("/")[0]));
+  names.delete("bn_running");
+  for (const n of names) assert(n in CASES, `fixture case ${n} has no op in the table`);
+});
+
+/** Σ gy·f(x) and Σ|gy·f(x)| in float64 from a forward pass without recording. */
+async function lossAt(
+  c: Case,
+  inp: Inputs,
+  gy: Float32Array,
+  override: { index: number; data: Float32Array },
+): Promise<[number, number]> {
+  const out = tidy(() => c.run(upload(inp, override)));
+  const [y] = await readAll([out]);
+  out.dispose();
+  let s = 0, a = 0;
+  for (let i = 0; i < y.length; i++) {
+    s += y[i] * gy[i];
+    a += Math.abs(y[i] * gy[i]);
+  }
+  return [s, a];
+}
+
+for (const [name, c] of Object.entries(CASES)) {
+  Deno.test(`grad ${name} matches PyTorch${c.fd ? " and finite differences" : ""}`, async () => {
+    const base = backend().getStats().liveBuffers;
+    const inp = inputs(name);
+    const gyRef = file.tensors.get(`${name}/gy`)!.data as Float32Array;
+    const outRef = file.tensors.get(`${name}/out`)!;
+    const xs = upload(inp);
+    const gy = tensor(gyRef, outRef.shape);
+    const out = withGrad(() =>
+      tidy(() => {
+        const y = c.run(xs);
+        backward(y, { grad: gy });
+        return y;
+      })
+    );
+    assert.deepEqual([...out.shape], outRef.shape, `${name}: shape`);
+    const withGrads = xs.filter((_, i) => inp.grads[i]);
+    const vals = await readAll([out, ...withGrads.map((x) => x.grad!)]);
+    const rtol = c.rtol ?? 1e-4;
+    close(`${name} forward`, vals[0], outRef.data as Float32Array, rtol, c.atol);
+    let k = 1;
+    inp.grads.forEach((g, i) => {
+      if (g) close(`${name} grad of input ${i}`, vals[k++], g, rtol, c.atol);
+    });
+    out.dispose();
+    gy.dispose();
+    for (const x of xs) x.dispose();
+    assert.equal(backend().getStats().liveBuffers, base, `${name}: live buffers return to the baseline`);
+
+    if (!c.fd) return;
+    const rng = new Rng(7);
+    const eps = c.fdEps ?? 1e-2;
+    k = 1;
+    for (let i = 0; i < inp.host.length; i++) {
+      if (!inp.grads[i]) continue;
+      const grad = vals[k++];
+      const v = rng.fillNormal(new Float32Array(inp.host[i].length));
+      const plus = inp.host[i].map((x, j) => x + eps * v[j]);
+      const minus = inp.host[i].map((x, j) => x - eps * v[j]);
+      const [lp, size] = await lossAt(c, inp, gyRef, { index: i, data: plus });
+      const [lm] = await lossAt(c, inp, gyRef, { index: i, data: minus });
+      const fd = (lp - lm) / (2 * eps);
+      let an = 0, scale = 0;
+      for (let j = 0; j < v.length; j++) {
+        an += grad[j] * v[j];
+        scale += Math.abs(grad[j] * v[j]);
+      }
+      const tol = 2e-2 * (Math.abs(an) + 1e-2 * scale) + 5e-7 * size / eps;
+      assert(
+        Math.abs(fd - an) <= tol,
+        `${name}: input ${i} finite difference ${fd} vs analytic ${an} (tolerance ${tol.toExponential(2)})`,
+      );
+    }
+  });
+}
+
+Deno.test("batch-norm running statistics follow PyTorch (momentum 0.1, unbiased variance)", async () => {
+  const g = (k: string) => file.tensors.get(`bn_running/${k}`)!;
+  const x = tensor(g("x").data as Float32Array, g("x").shape);
+  const rm = tensor(g("rm").data as Float32Array), rv = tensor(g("rv").data as Float32Array);
+  tidy(() => ops.batchNormTraining(x, { running: { mean: rm, variance: rv } }).y);
+  const [m, v] = await readAll([rm, rv]);
+  close("running mean", m, g("rm_after").data as Float32Array, 1e-5);
+  close("running var", v, g("rv_after").data as Float32Array, 1e-5);
+  for (const t of [x, rm, rv]) t.dispose();
+});
+
+Deno.test("dropout: mask from the seed (host mirror), scaling, backward with the same mask", async () => {
+  const n = 4099, p = 0.3, seed = 123456789012;
+  const xh = new Float32Array(n).map((_, i) => 1 + (i % 7));
+  const x = param(tensor(xh));
+  const gh = new Float32Array(n).map((_, i) => (i % 5) - 2);
+  const gy = tensor(gh);
+  const y = withGrad(() => {
+    const y = ops.dropout(x, { p, training: true, seed });
+    backward(y, { grad: gy });
+    return y;
+  });
+  const [yv, gv] = await readAll([y, x.grad!]);
+  const mask = dropoutMask(n, { p, seed });
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
+    kept += mask[i];
+    assert.ok(Math.abs(yv[i] - mask[i] * xh[i] / (1 - p)) < 1e-5, `y[${i}]`);
+    assert.ok(Math.abs(gv[i] - mask[i] * gh[i] / (1 - p)) < 1e-5, `grad[${i}]`);
+  }
+  assert.ok(Math.abs(kept / n - (1 - p)) < 0.03, `kept fraction ${kept / n}`);
+  // Same seed → same mask; another seed → another mask; not training → identity.
+  const again = ops.dropout(x, { p, training: true, seed });
+  const other = ops.dropout(x, { p, training: true, seed: seed + 1 });
+  const ident = ops.dropout(x, { p, training: false });
+  const [a, o, id] = await readAll([again, other, ident]);
+  assert.deepEqual(a, yv);
+  assert.notDeepEqual(o, yv);
+  assert.deepEqual(id, xh);
+  for (const t of [x, gy, y, again, other, ident]) t.dispose();
+  // The process-wide stream: manualSeed makes unseeded dropout repeatable.
+  const draw = async () => {
+    manualSeed(5);
+    const t = tensor(new Float32Array(256).fill(1));
+    const d = ops.dropout(t, { p: 0.5, training: true });
+    const [v] = await readAll([d]);
+    t.dispose();
+    d.dispose();
+    return v;
+  };
+  assert.deepEqual(await draw(), await draw());
+});
+
+Deno.test("tape: saved tensors survive tidy/dispose until backward; gradients accumulate; noGrad records nothing", async () => {
+  const base = backend().getStats().liveBuffers;
+  const w = param(tensor([1, 2, 3, 4], [2, 2]));
+  const x = tensor([1, -1, 2, 0.5], [2, 2]);
+  // Layers wrapped in tidy(): the intermediates they saved must survive until backward.
+  const layer = (h: Tensor) => tidy(() => ops.sigmoid(ops.linear(h, w)));
+  withGrad(() => {
+    const h1 = layer(x);
+    const h = layer(h1);
+    const loss = ops.sum(h);
+    h1.dispose();
+    h.dispose();
+    backward(loss);
+    loss.dispose();
+  });
+  const [g1] = await readAll([w.grad!]);
+  withGrad(() => {
+    const loss = tidy(() => ops.sum(layer(layer(x))));
+    backward(loss);
+    loss.dispose();
+  });
+  const [g2] = await readAll([w.grad!]);
+  for (let i = 0; i < 4; i++) assert.ok(Math.abs(g2[i] - 2 * g1[i]) < 1e-6, "second backward accumulates");
+  zeroGrad([w]);
+  assert.equal(w.grad, null);
+  // Outside withGrad (or inside noGrad) nothing is recorded, so backward refuses.
+  const y = tidy(() => ops.sum(ops.linear(x, w)));
+  assert.throws(() => backward(y), /does not depend/);
+  const y2 = withGrad(() => noGrad(() => tidy(() => ops.sum(ops.linear(x, w)))));
+  assert.throws(() => backward(y2), /does not depend/);
+  // A forward pass whose backward never runs is released at the end of the scope.
+  withGrad(() => tidy(() => void layer(layer(x))));
+  for (const t of [w, x, y, y2]) t.dispose();
+  assert.equal(backend().getStats().liveBuffers, base, "no tape-held buffers remain");
+});
