@@ -865,6 +865,14 @@ export function bvhToKeypoints3D(clip: BvhClip, options: BvhToPosesOptions = {})
   for (let f = 0; f < frames; f++) {
     for (let k = 0; k < J * 3; k++) coords[f * J * 3 + k] = full.coords[f * every * J * 3 + k] * scale;
   }
+  const bad = coords.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    throw new InputError(
+      `BVH frame ${Math.floor(bad / (J * 3)) * every}: joint ${Math.floor(bad / 3) % J} position overflows (${
+        coords[bad]
+      })`,
+    );
+  }
   return { ...full, frames, coords, mask: new Uint8Array(frames * J).fill(1) };
 }
 

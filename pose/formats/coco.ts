@@ -25,7 +25,7 @@ import {
   readJsonFile,
   shortFloat32,
 } from "./common.ts";
-import { createPoseDocument, type PoseDocument, type PoseTrack } from "./pose_json.ts";
+import { createPoseDocument, type PoseDocument, type PoseTrack, validatePoseDocument } from "./pose_json.ts";
 
 const K = 17;
 
@@ -308,6 +308,7 @@ export function cocoResultsToDocument(results: CocoResultRecord[]): PoseDocument
 }
 
 function requireCoco(doc: PoseDocument, what: string): void {
+  validatePoseDocument(doc, what);
   if (doc.skeleton !== "coco17") {
     throw new InputError(`${what} needs skeleton coco17, the poses are ${doc.skeleton} (convert them first)`);
   }

@@ -16,6 +16,11 @@ export function describeValue(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+/** True for a number that stays finite as float32 (coordinates are stored as float32). */
+export function isFiniteFloat32(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(Math.fround(value));
+}
+
 /** Reads and parses a JSON file; unreadable or invalid files throw `InputError` naming the file. */
 export async function readJsonFile(path: string): Promise<unknown> {
   let text: string;
@@ -68,7 +73,7 @@ export interface NumberFieldAt extends FieldAt {
 /** Checks that `record[at.field]` is a finite number (optionally an integer, at least `min`). */
 export function expectNumberField(record: Record<string, unknown>, at: NumberFieldAt): number {
   const value = record[at.field];
-  const ok = typeof value === "number" && Number.isFinite(value) &&
+  const ok = isFiniteFloat32(value) &&
     (!at.integer || Number.isInteger(value)) && (at.min === undefined || value >= at.min);
   if (!ok) {
     const what = at.integer ? "an integer" : "a finite number";
@@ -96,7 +101,7 @@ export function expectNumbers(value: unknown, at: NumbersAt): number[] {
   if (value.length === 0) throw new InputError(`${where}: "${field}" is empty`);
   for (let i = 0; i < value.length; i++) {
     const v = value[i];
-    if (typeof v !== "number" || !Number.isFinite(v)) {
+    if (!isFiniteFloat32(v)) {
       throw new InputError(`${where}: "${field}"[${i}] is ${describeValue(v)}, expected a finite number`);
     }
   }

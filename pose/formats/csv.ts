@@ -21,7 +21,7 @@ import { InputError } from "../../engine/errors.ts";
 import { writeFileAtomic } from "../../engine/fs.ts";
 import type { Keypoints2D, Keypoints3D } from "../convert.ts";
 import { getSkeleton, type Skeleton, SKELETONS } from "../skeletons.ts";
-import { shortFloat32 } from "./common.ts";
+import { isFiniteFloat32, shortFloat32 } from "./common.ts";
 import {
   createPoseDocument,
   type PoseDocument,
@@ -83,6 +83,7 @@ function quote(field: string): string {
 }
 
 interface Cells {
+  line?: number;
   x?: string;
   y?: string;
   score?: string;
@@ -230,7 +231,7 @@ export function parseCsv(text: string, file: string, options: ReadCsvOptions = {
       header.forEach((h, i) => {
         if ((FIELDS as readonly string[]).includes(h)) toCells(h, cells[i], c);
       });
-      put(track, frame, joint, c, where);
+      put(track, frame, joint, { ...c, line: li + 1 }, where);
     } else {
       const perJoint = new Map<string, Cells>();
       for (const wc of wideColumns) {
@@ -238,7 +239,10 @@ export function parseCsv(text: string, file: string, options: ReadCsvOptions = {
         toCells(wc.field, cells[wc.index], c);
         perJoint.set(wc.joint, c);
       }
-      for (const [joint, c] of perJoint) put(track, frame, joint, c, where);
+      if (records.get(track)?.has(frame)) {
+        throw new InputError(`${where}: track ${track} frame ${frame} appears twice`);
+      }
+      for (const [joint, c] of perJoint) put(track, frame, joint, { ...c, line: li + 1 }, where);
     }
   }
   if (rows === 0) throw new InputError(`${file}: no data rows after the header`);
@@ -262,7 +266,7 @@ export function parseCsv(text: string, file: string, options: ReadCsvOptions = {
   const value = (cell: string | undefined, what: string, where: string): number | null => {
     if (cell === undefined || cell === "") return null;
     const v = Number(cell);
-    if (!Number.isFinite(v)) throw new InputError(`${where}: ${what} is "${cell}", expected a number`);
+    if (!isFiniteFloat32(v)) throw new InputError(`${where}: ${what} is "${cell}", expected a finite number`);
     return v;
   };
 
@@ -292,7 +296,7 @@ export function parseCsv(text: string, file: string, options: ReadCsvOptions = {
       for (const [joint, c] of byFrame.get(frame)!) {
         const j = skeleton.joints.indexOf(joint);
         const i = f * J + j;
-        const where = `${file}: track ${track} frame ${frame} joint "${joint}"`;
+        const where = `${file}: line ${c.line}: track ${track} frame ${frame} joint "${joint}"`;
         if (kp2) {
           const x = value(c.x, "x", where);
           const y = value(c.y, "y", where);
@@ -361,6 +365,7 @@ export interface WriteCsvOptions {
 
 /** Serialises a document as CSV text with a `#` metadata line (see the module notes). */
 export function csvText(doc: PoseDocument, options: WriteCsvOptions = {}): string {
+  validatePoseDocument(doc);
   const skeleton = getSkeleton(doc.skeleton);
   const J = skeleton.joints.length;
   const has2d = doc.people.some((p) => p.keypoints2d);

@@ -23,7 +23,7 @@
 import { InputError } from "../../engine/errors.ts";
 import type { Keypoints2D, Keypoints3D } from "../convert.ts";
 import type { ImageSize } from "../normalize.ts";
-import { describeValue, expectObject, readJsonFile } from "./common.ts";
+import { describeValue, expectObject, isFiniteFloat32, readJsonFile } from "./common.ts";
 import { createPoseDocument, type PoseDocument, type PoseTrack } from "./pose_json.ts";
 
 const J = 33;
@@ -62,7 +62,7 @@ function parseLandmark(raw: unknown, where: string): Landmark {
   }
   const num = (v: unknown, field: string, optional: boolean): number | null => {
     if (optional && (v === undefined || v === null)) return null;
-    if (typeof v !== "number" || !Number.isFinite(v)) {
+    if (!isFiniteFloat32(v)) {
       throw new InputError(`${where}: "${field}" is ${describeValue(v)}, expected a finite number`);
     }
     return v;
@@ -199,6 +199,11 @@ export function parseMediaPipe(json: unknown, file: string, options: MediaPipeOp
         const i = f * J + j;
         kp.coords[2 * i] = l.x * sx;
         kp.coords[2 * i + 1] = l.y * sy;
+        if (!isFiniteFloat32(kp.coords[2 * i]) || !isFiniteFloat32(kp.coords[2 * i + 1])) {
+          throw new InputError(
+            `${file}: track ${id} frame ${t.frames[f]} landmark ${j}: pixel coordinate overflows`,
+          );
+        }
         if (kp.scores) kp.scores[i] = l.score ?? 1;
       });
       const w = t.world[f];

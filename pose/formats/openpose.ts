@@ -15,8 +15,8 @@ import { basename, join } from "node:path";
 import { InputError } from "../../engine/errors.ts";
 import { writeFileAtomic } from "../../engine/fs.ts";
 import type { Keypoints2D } from "../convert.ts";
-import { describeValue, expectObject, readJsonFile, shortFloat32 } from "./common.ts";
-import { createPoseDocument, type PoseDocument, type PoseTrack } from "./pose_json.ts";
+import { describeValue, expectObject, isFiniteFloat32, readJsonFile, shortFloat32 } from "./common.ts";
+import { createPoseDocument, type PoseDocument, type PoseTrack, validatePoseDocument } from "./pose_json.ts";
 
 const J = 25;
 const FRAME_NAME = /(\d+)_keypoints\.json$/;
@@ -88,7 +88,7 @@ export function parseOpenPoseFrame(json: unknown, file: string): OpenPosePerson[
       );
     }
     kps.forEach((v, k) => {
-      if (typeof v !== "number" || !Number.isFinite(v)) {
+      if (!isFiniteFloat32(v)) {
         throw new InputError(
           `${where}: "pose_keypoints_2d"[${k}] (keypoint ${Math.floor(k / 3)}) is ${
             describeValue(v)
@@ -178,6 +178,7 @@ export async function writeOpenPose(
   if (doc.skeleton !== "body25") {
     throw new InputError(`OpenPose output needs skeleton body25, the poses are ${doc.skeleton}`);
   }
+  validatePoseDocument(doc, "OpenPose output");
   const prefix = options.prefix ?? "frame";
   const byFrame = new Map<number, { person_id: number[]; pose_keypoints_2d: number[] }[]>();
   for (const p of doc.people) {

@@ -42,7 +42,14 @@ import {
 } from "../convert.ts";
 import type { ImageSize } from "../normalize.ts";
 import { getSkeleton } from "../skeletons.ts";
-import { describeValue, expectFrameIndices, expectObject, readJsonFile, shortFloat32 } from "./common.ts";
+import {
+  describeValue,
+  expectFrameIndices,
+  expectObject,
+  isFiniteFloat32,
+  readJsonFile,
+  shortFloat32,
+} from "./common.ts";
 
 /** Current schema version. */
 export const POSE_JSON_VERSION = 1;
@@ -139,6 +146,21 @@ export function validatePoseDocument(doc: PoseDocument, where = "pose document")
       if (kp.frames !== p.frames.length) {
         throw new InputError(`${at}: keypoints have ${kp.frames} frames, "frames" lists ${p.frames.length}`);
       }
+      const dims = kp.coords.length / Math.max(1, kp.frames * joints);
+      if (kp.mask.length !== kp.frames * joints || (dims !== 2 && dims !== 3)) {
+        throw new InputError(`${at}: keypoint arrays do not match ${kp.frames} frames × ${joints} joints`);
+      }
+      for (let i = 0; i < kp.coords.length; i++) {
+        if (!Number.isFinite(kp.coords[i])) {
+          const j = Math.floor(i / dims);
+          throw new InputError(
+            `${at}: frame ${p.frames[Math.floor(j / joints)]} joint ${j % joints} (${
+              skeleton.joints[j % joints]
+            }) ` +
+              `has a non-finite coordinate (${kp.coords[i]})`,
+          );
+        }
+      }
     }
   });
 }
@@ -163,7 +185,7 @@ function parseJointRows(
     row.forEach((point, j) => {
       if (point === null) return;
       const ok = Array.isArray(point) && point.length === dims &&
-        point.every((v) => typeof v === "number" && Number.isFinite(v));
+        point.every(isFiniteFloat32);
       if (!ok) {
         const shapeText = dims === 2 ? "[x, y]" : "[x, y, z]";
         throw new InputError(
@@ -193,7 +215,7 @@ function parseScores(value: unknown, shape: { frames: number; joints: number; at
     }
     row.forEach((s, j) => {
       if (s === null) return;
-      if (typeof s !== "number" || !Number.isFinite(s)) {
+      if (!isFiniteFloat32(s)) {
         throw new InputError(
           `${at}: "scores"[${f}][${j}] is ${describeValue(s)}, expected a finite number or null`,
         );

@@ -65,8 +65,11 @@ Deno.test("malformed CSV is rejected naming file, line and column", () => {
       (e) => e instanceof InputError && re.test(e.message),
       String(re),
     );
-  bad("frame,joint,x,y\n0,Hip,1,abc\n", /k\.csv: track 0 frame 0 joint "Hip": y is "abc", expected a number/);
-  bad("frame,joint,x,y\n0,Hip,1,NaN\n", /y is "NaN", expected a number/);
+  bad(
+    "frame,joint,x,y\n0,Hip,1,abc\n",
+    /k\.csv: line 2: track 0 frame 0 joint "Hip": y is "abc", expected a finite number/,
+  );
+  bad("frame,joint,x,y\n0,Hip,1,NaN\n", /y is "NaN", expected a finite number/);
   bad(
     "frame,joint,x,y\n0,Hip,1,2\n0,Hip,1,2\n",
     /k\.csv: line 3: joint "Hip" of track 0 frame 0 appears twice/,
@@ -80,5 +83,6 @@ Deno.test("malformed CSV is rejected naming file, line and column", () => {
   bad("frame,joint,x,y\n0,Elbow,1,2\n", /match no known skeleton/);
   bad("# skeleton=coco17\nframe,joint,x,y\n0,Hip,1,2\n", /joint "Hip" is not in skeleton coco17/);
   bad("frame,Hip.x,Hip.q\n0,1,2\n", /column "Hip\.q" is not <joint>/);
+  bad("frame,Hip.x,Hip.y\n0,1,2\n0,3,4\n", /line 3: track 0 frame 0 appears twice/);
   bad('frame,joint,x,y\n0,"Hip,1,2\n', /line 2: unterminated quoted field/);
 });
