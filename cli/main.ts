@@ -16,6 +16,8 @@ export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   info: () => import("./commands/info.ts"),
   tune: () => import("./commands/tune.ts"),
   eval: () => import("./commands/eval.ts"),
+  convert: () => import("./commands/convert.ts"),
+  bvh: () => import("./commands/bvh.ts"),
 };
 
 /** One-line summaries for `posegpu --help` (kept here so help needs no imports). */
@@ -23,6 +25,8 @@ const SUMMARIES: Record<string, string> = {
   info: "show the WebGPU adapter, backend, limits and features",
   tune: "measure kernel candidates on this adapter and cache the fastest",
   eval: "evaluate predictions: COCO keypoint AP/AR, Human3.6M protocols",
+  convert: "convert keypoint files between formats and skeletons",
+  bvh: "turn a BVH mocap clip into pose JSON (and pose files into BVH)",
 };
 
 function mainHelp(): string {
