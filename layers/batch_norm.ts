@@ -1,0 +1,163 @@
+/**
+ * Batch normalisation with PyTorch's parameters, buffers and update rule: `weight`, `bias`,
+ * `running_mean`, `running_var`, `num_batches_tracked`; `eps` (1e-5), `momentum` (0.1, or null for a
+ * cumulative average). Training normalises with the batch statistics and updates the running ones
+ * (with the unbiased variance, as PyTorch); eval uses the running statistics.
+ * @module
+ */
+
+import { backend, binary, InputError, ops, type Tensor, tensor, unary } from "../engine/mod.ts";
+import { type FoldableNorm, HostBuffer, Module } from "./module.ts";
+
+/** Options of a BatchNorm. */
+export interface BatchNormOptions {
+  /** ε added to the variance (default 1e-5). */
+  eps?: number;
+  /** Running-statistics momentum (default 0.1); null: cumulative moving average. */
+  momentum?: number | null;
+  /** Learnable γ and β (default true). */
+  affine?: boolean;
+  /** Keep running statistics (default true); without them eval mode uses batch statistics. */
+  trackRunningStats?: boolean;
+}
+
+/**
+ * Shared implementation of BatchNorm1d/2d: normalises channel axis 1 of `[N, C, ...]`.
+ * Subclasses only decide how their input maps onto that layout.
+ */
+export class BatchNorm extends Module implements FoldableNorm {
+  /** Number of channels. */
+  readonly numFeatures: number;
+  /** ε. */
+  readonly eps: number;
+  /** Momentum (null: cumulative average). */
+  momentum: number | null;
+  /** γ `[C]`, or null when not affine. */
+  readonly weight: Tensor | null;
+  /** β `[C]`, or null. */
+  readonly bias: Tensor | null;
+  /** Running mean `[C]`. */
+  readonly runningMean: Tensor;
+  /** Running variance `[C]`. */
+  readonly runningVar: Tensor;
+  /** Batches seen in training (PyTorch's int64 `num_batches_tracked`). */
+  readonly numBatchesTracked: HostBuffer;
+  readonly #track: boolean;
+  #folded = false;
+
+  /** Creates a BatchNorm over `numFeatures` channels (γ = 1, β = 0, mean 0, variance 1). */
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super();
+    this.numFeatures = numFeatures;
+    this.eps = options.eps ?? 1e-5;
+    this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
+    this.#track = options.trackRunningStats ?? true;
+    const affine = options.affine ?? true;
+    this.weight = affine ? this.addParameter("weight", tensor(new Float32Array(numFeatures).fill(1))) : null;
+    this.bias = affine ? this.addParameter("bias", tensor(new Float32Array(numFeatures))) : null;
+    // Without tracking the buffers still exist here (unregistered) so eval code has one path.
+    const mean = tensor(new Float32Array(numFeatures));
+    const variance = tensor(new Float32Array(numFeatures).fill(1));
+    if (this.#track) {
+      this.runningMean = this.addBuffer("running_mean", mean);
+      this.runningVar = this.addBuffer("running_var", variance);
+      this.numBatchesTracked = this.addBuffer("num_batches_tracked", new HostBuffer(0));
+    } else {
+      this.runningMean = mean;
+      this.runningVar = variance;
+      this.numBatchesTracked = new HostBuffer(0);
+    }
+  }
+
+  /** Whether the norm is folded into the layer before it (then it is the identity in eval mode). */
+  get folded(): boolean {
+    return this.#folded && !this.training;
+  }
+
+  /** Marks the norm folded (see `Module.foldBatchNorm`). */
+  setFolded(folded: boolean): void {
+    this.#folded = folded;
+  }
+
+  /** Un-folds when the weights may change. */
+  protected override invalidateOwn(): void {
+    super.invalidateOwn();
+    this.#folded = false;
+  }
+
+  /** Normalises channel axis 1 of `[N, C, ...]`. */
+  protected normalizeAxis1(x: Tensor): Tensor {
+    if (x.rank < 2 || x.shape[1] !== this.numFeatures) {
+      throw new InputError(
+        `${this.constructor.name}(${this.numFeatures}): input has shape [${x.shape.join(", ")}]`,
+      );
+    }
+    if (this.folded) return x;
+    const affine = { weight: this.weight ?? undefined, bias: this.bias ?? undefined };
+    if (!this.training && this.#track) {
+      return ops.batchNormInference(x, { mean: this.runningMean, variance: this.runningVar, ...affine }, {
+        eps: this.eps,
+      });
+    }
+    const { y, mean, variance } = ops.batchNormTraining(x, affine, { eps: this.eps });
+    if (this.training && this.#track) this.#updateRunningStats(mean, variance, x.size / this.numFeatures);
+    return y;
+  }
+
+  /**
+   * running ← (1 − m)·running + m·batch, with the unbiased batch variance. These are buffer updates,
+   * not part of the differentiable graph, so they use the raw kernels rather than `ops`.
+   */
+  #updateRunningStats(mean: Tensor, variance: Tensor, n: number): void {
+    this.numBatchesTracked.value++;
+    const m = this.momentum ?? 1 / this.numBatchesTracked.value;
+    const unbiased = n > 1 ? n / (n - 1) : 1;
+    const blend = (running: Tensor, batch: Tensor, scale: number): void => {
+      const a = unary(running, "affine", { a: 1 - m });
+      const b = unary(batch, "affine", { a: m * scale });
+      const s = binary(a, b, "add");
+      copyIntoTensor(running, s);
+      a.dispose();
+      b.dispose();
+      s.dispose();
+    };
+    blend(this.runningMean, mean, 1);
+    blend(this.runningVar, variance, unbiased);
+  }
+
+  /** Normalises `x` (layout decided by the subclass; the base class takes `[N, C, ...]`). */
+  forward(x: Tensor): Tensor {
+    return this.normalizeAxis1(x);
+  }
+}
+
+/** GPU-to-GPU copy into a held buffer (its identity is kept), recorded after `src`'s kernel. */
+function copyIntoTensor(dst: Tensor, src: Tensor): void {
+  backend().copy(src.buf, dst.buf, { bytes: dst.size * 4 });
+}
+
+/**
+ * BatchNorm over features of `[N, C]` rows, or of features-last sequences `[N, T, C]` (posegpu's
+ * sequence layout; PyTorch's `[N, C, L]` input becomes `[N, L, C]` here).
+ */
+export class BatchNorm1d extends BatchNorm {
+  /** Normalises the last axis of `[N, C]` or `[N, T, C]`. */
+  override forward(x: Tensor): Tensor {
+    if (x.rank === 2) return this.normalizeAxis1(x);
+    if (x.rank === 3) {
+      if (this.folded) return x;
+      const y = this.normalizeAxis1(ops.reshape(x, [-1, x.shape[2]]));
+      return ops.reshape(y, x.shape);
+    }
+    throw new InputError(`BatchNorm1d expects [N, C] or [N, T, C], got [${x.shape.join(", ")}]`);
+  }
+}
+
+/** BatchNorm over channel axis 1 of images `[N, C, H, W]` (PyTorch layout). */
+export class BatchNorm2d extends BatchNorm {
+  /** Normalises channel axis 1 of `[N, C, H, W]`. */
+  override forward(x: Tensor): Tensor {
+    if (x.rank !== 4) throw new InputError(`BatchNorm2d expects [N, C, H, W], got [${x.shape.join(", ")}]`);
+    return this.normalizeAxis1(x);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * `Conv1d` with PyTorch's parameters (`weight [out, in/groups, k]`, `bias [out]`) and options (stride,
+ * padding, dilation, groups), on posegpu's features-last sequences: input `[N, T, C]`, output
+ * `[N, T', O]`. Pointwise convolutions (k = 1, stride 1, no padding) also take plain rows `[M, C]`,
+ * which is how single-frame models run with no reshapes at all. Each group is one matmul on the
+ * unfolded input (see `unfold.ts`).
+ * @module
+ */
+
+import { InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
+import type { FusedEpilogue } from "./linear.ts";
+import { type FoldableLayer, Module } from "./module.ts";
+import { convOutputFrames, unfold1d } from "./unfold.ts";
+
+/** Options of `Conv1d`. */
+export interface Conv1dOptions {
+  /** Step between output frames (default 1). */
+  stride?: number;
+  /** Zero frames at both ends (default 0). */
+  padding?: number;
+  /** Tap spacing (default 1). */
+  dilation?: number;
+  /** Channel groups (default 1); in and out channels must divide by it. */
+  groups?: number;
+  /** With a bias (default true). */
+  bias?: boolean;
+  /** Initialisation randomness. */
+  rng?: Rng;
+}
+
+/** 1-D convolution over features-last sequences. */
+export class Conv1d extends Module implements FoldableLayer {
+  /** Input channels. */
+  readonly inChannels: number;
+  /** Output channels. */
+  readonly outChannels: number;
+  /** Kernel size. */
+  readonly kernelSize: number;
+  /** Stride. */
+  readonly stride: number;
+  /** Zero padding per side. */
+  readonly padding: number;
+  /** Dilation. */
+  readonly dilation: number;
+  /** Groups. */
+  readonly groups: number;
+  /** Weight `[out, in/groups, k]`. */
+  readonly weight: Tensor;
+  /** Bias `[out]`, or null. */
+  readonly bias: Tensor | null;
+  #folded: { weight: Tensor; bias: Tensor } | null = null;
+
+  /** Creates the layer with PyTorch's default initialisation. */
+  constructor(inChannels: number, outChannels: number, kernelSize: number, options: Conv1dOptions = {}) {
+    super();
+    const groups = options.groups ?? 1;
+    if (inChannels % groups || outChannels % groups) {
+      throw new InputError(
+        `Conv1d: ${inChannels} in / ${outChannels} out channels do not divide into ${groups} groups`,
+      );
+    }
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernelSize = kernelSize;
+    this.stride = options.stride ?? 1;
+    this.padding = options.padding ?? 0;
+    this.dilation = options.dilation ?? 1;
+    this.groups = groups;
+    const rng = options.rng ?? nextRng();
+    const fanIn = (inChannels / groups) * kernelSize;
+    const bound = defaultBound(fanIn);
+    const shape = [outChannels, inChannels / groups, kernelSize];
+    this.weight = this.addParameter("weight", tensor(uniform(outChannels * fanIn, bound, rng), shape));
+    this.bias = options.bias ?? true
+      ? this.addParameter("bias", tensor(uniform(outChannels, bound, rng), [outChannels]))
+      : null;
+  }
+
+  /** Whether the layer is pointwise (k = 1, stride 1, no padding): it then also takes rows `[M, C]`. */
+  get pointwise(): boolean {
+    return this.kernelSize === 1 && this.stride === 1 && this.padding === 0;
+  }
+
+  /** Output frames for `frames` input frames. */
+  outputFrames(frames: number): number {
+    return convOutputFrames(frames, this.#geometry());
+  }
+
+  #geometry() {
+    return { kernel: this.kernelSize, dilation: this.dilation, stride: this.stride, padding: this.padding };
+  }
+
+  /** Whether a BatchNorm is folded in (eval mode only). */
+  get folded(): boolean {
+    return this.#folded !== null && !this.training;
+  }
+
+  /** The weight in use (`[out, in/groups, k]`; the folded one when folded). */
+  effectiveWeight(): Tensor {
+    return this.folded ? this.#folded!.weight : this.weight;
+  }
+
+  /** The bias in use (the folded one when folded), or null. */
+  effectiveBias(): Tensor | null {
+    return this.folded ? this.#folded!.bias : this.bias;
+  }
+
+  /**
+   * The weight of group `g` as a `[k·(in/groups), out/groups]` matrix whose rows follow the unfolded
+   * input's tap-major order (cached in eval mode).
+   */
+  unfoldedWeight(g = 0): Tensor {
+    return this.cached(`${this.folded ? "folded_" : ""}wu${g}`, () => {
+      let w = this.effectiveWeight();
+      const og = this.outChannels / this.groups;
+      if (this.groups > 1) w = ops.slice(w, [{ axis: 0, start: g * og, end: (g + 1) * og }]);
+      const t = ops.permute(w, [2, 1, 0]);
+      return this.kernelSize === 1 ? ops.reshape(t, [w.shape[1], og]) : ops.reshape(t, [-1, og]);
+    });
+  }
+
+  /**
+   * Convolves `[N, T, C]` → `[N, T', O]` (or rows `[M, C]` → `[M, O]` when pointwise), with the
+   * activation and residual fused into the matmul when there is a single group.
+   */
+  forward(x: Tensor, options: FusedEpilogue = {}): Tensor {
+    const c = x.shape[x.rank - 1];
+    if (c !== this.inChannels || !(x.rank === 3 || (x.rank === 2 && this.pointwise))) {
+      throw new InputError(
+        `Conv1d(${this.inChannels} → ${this.outChannels}, k=${this.kernelSize}): input has shape [${
+          x.shape.join(", ")
+        }], expected [N, T, ${this.inChannels}]${this.pointwise ? ` or [M, ${this.inChannels}]` : ""}`,
+      );
+    }
+    const rows = x.rank === 2;
+    const n = rows ? 0 : x.shape[0];
+    const frames = rows ? 0 : this.outputFrames(x.shape[1]);
+    const cols3 = rows ? x : unfold1d(x, this.#geometry());
+    const cols = rows ? x : ops.reshape(cols3, [n * frames, cols3.shape[2]]);
+    const bias = this.effectiveBias() ?? undefined;
+    let y: Tensor;
+    if (this.groups === 1) {
+      y = ops.linear(cols, this.unfoldedWeight(0), { bias, ...options, weightLayout: "in_out" });
+    } else {
+      // Unfolded columns are tap-major, so a group's columns are a strided set: gather them per group.
+      const cg = this.inChannels / this.groups, og = this.outChannels / this.groups;
+      const parts: Tensor[] = [];
+      for (let g = 0; g < this.groups; g++) {
+        const idx: number[] = [];
+        for (let j = 0; j < this.kernelSize; j++) {
+          for (let i = 0; i < cg; i++) idx.push(j * this.inChannels + g * cg + i);
+        }
+        const xg = ops.gather(cols, tensor(Int32Array.from(idx)), { axis: 1 });
+        const bg = bias ? ops.slice(bias, [{ axis: 0, start: g * og, end: (g + 1) * og }]) : undefined;
+        parts.push(ops.linear(xg, this.unfoldedWeight(g), { bias: bg, weightLayout: "in_out" }));
+      }
+      y = ops.concat(parts, { axis: 1 });
+      if (options.activation === "relu") y = ops.relu(y);
+      else if (options.activation === "leaky_relu") y = ops.leakyRelu(y, { alpha: options.alpha });
+      if (options.residual) y = ops.add(y, ops.reshape(options.residual, y.shape));
+    }
+    return rows ? y : ops.reshape(y, [n, frames, this.outChannels]);
+  }
+
+  /** Installs folded weight/bias (see `Module.foldBatchNorm`). */
+  setFolded(weight: Float32Array, bias: Float32Array): void {
+    this.clearFolded();
+    this.#folded = {
+      weight: keep(tensor(weight, this.weight.shape)),
+      bias: keep(tensor(bias, [this.outChannels])),
+    };
+  }
+
+  /** Drops the folded copies. */
+  clearFolded(): void {
+    if (this.#folded) {
+      this.#folded.weight.dispose();
+      this.#folded.bias.dispose();
+      this.#folded = null;
+    }
+  }
+
+  /** Drops caches and folded copies. */
+  protected override invalidateOwn(): void {
+    super.invalidateOwn();
+    this.clearFolded();
+  }
+}

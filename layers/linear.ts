@@ -1,0 +1,106 @@
+/**
+ * `Linear`: `y = x·Wᵀ + b` with PyTorch's weight layout `[out, in]` and names `weight`, `bias`.
+ * @module
+ */
+
+import { type Activation, InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
+import { type FoldableLayer, Module } from "./module.ts";
+
+/** Epilogue options fused into the matmul (one kernel on the GPU). */
+export interface FusedEpilogue {
+  /** Activation after the bias. */
+  activation?: Activation;
+  /** Negative slope of `leaky_relu` (default 0.01). */
+  alpha?: number;
+  /** Added after the activation; same number of elements as the output. */
+  residual?: Tensor;
+}
+
+/** Fully connected layer on `[rows, in]` (or any `[..., in]`, flattened to rows). */
+export class Linear extends Module implements FoldableLayer {
+  /** Input features. */
+  readonly inFeatures: number;
+  /** Output features. */
+  readonly outFeatures: number;
+  /** Weight `[out, in]`. */
+  readonly weight: Tensor;
+  /** Bias `[out]`, or null. */
+  readonly bias: Tensor | null;
+  #folded: { weight: Tensor; bias: Tensor } | null = null;
+
+  /** Creates a layer with PyTorch's default initialisation. */
+  constructor(inFeatures: number, outFeatures: number, options: { bias?: boolean; rng?: Rng } = {}) {
+    super();
+    this.inFeatures = inFeatures;
+    this.outFeatures = outFeatures;
+    const rng = options.rng ?? nextRng();
+    const bound = defaultBound(inFeatures);
+    this.weight = this.addParameter(
+      "weight",
+      tensor(uniform(outFeatures * inFeatures, bound, rng), [outFeatures, inFeatures]),
+    );
+    this.bias = options.bias ?? true
+      ? this.addParameter("bias", tensor(uniform(outFeatures, bound, rng), [outFeatures]))
+      : null;
+  }
+
+  /** Whether a BatchNorm is folded into this layer (eval mode only). */
+  get folded(): boolean {
+    return this.#folded !== null && !this.training;
+  }
+
+  /** The weight in `[in, out]` layout, which the matmul kernels read fastest (cached in eval mode). */
+  weightInOut(): Tensor {
+    if (this.folded) return this.cached("folded_wt", () => ops.permute(this.#folded!.weight, [1, 0]));
+    return this.cached("wt", () => ops.permute(this.weight, [1, 0]));
+  }
+
+  /** The bias in use (the folded one when folded). */
+  effectiveBias(): Tensor | null {
+    return this.folded ? this.#folded!.bias : this.bias;
+  }
+
+  /** `act(x·Wᵀ + b) + residual`; `x` is `[..., in]`, the result `[..., out]`. */
+  forward(x: Tensor, options: FusedEpilogue = {}): Tensor {
+    if (x.shape[x.rank - 1] !== this.inFeatures) {
+      throw new InputError(
+        `Linear(${this.inFeatures} → ${this.outFeatures}): input has shape [${x.shape.join(", ")}]`,
+      );
+    }
+    const lead = x.shape.slice(0, -1);
+    const rows = x.rank === 2 ? x : ops.reshape(x, [-1, this.inFeatures]);
+    const y = ops.linear(rows, this.weightInOut(), {
+      bias: this.effectiveBias() ?? undefined,
+      activation: options.activation,
+      alpha: options.alpha,
+      residual: options.residual,
+      weightLayout: "in_out",
+    });
+    return x.rank === 2 ? y : ops.reshape(y, [...lead, this.outFeatures]);
+  }
+
+  /** Installs a folded weight/bias (see `Module.foldBatchNorm`). */
+  setFolded(weight: Float32Array, bias: Float32Array): void {
+    this.clearFolded();
+    this.#folded = { weight: tensor(weight, this.weight.shape), bias: tensor(bias, [this.outFeatures]) };
+    // Held by the layer, not by whichever tidy scope happens to be open.
+    keep(this.#folded.weight);
+    keep(this.#folded.bias);
+  }
+
+  /** Drops the folded copies. */
+  clearFolded(): void {
+    if (this.#folded) {
+      this.#folded.weight.dispose();
+      this.#folded.bias.dispose();
+      this.#folded = null;
+    }
+  }
+
+  /** Drops caches and folded copies (weights may change). */
+  protected override invalidateOwn(): void {
+    super.invalidateOwn();
+    this.clearFolded();
+  }
+}
