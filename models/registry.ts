@@ -1,0 +1,94 @@
+/**
+ * Model registry: a name and a configuration (the reference constructors' argument names; values
+ * typed or as `--config` strings) to a model whose `forward` takes the reference's input layout.
+ *
+ * | name | input → output | config keys |
+ * |---|---|---|
+ * | `martinez` | `[B, 32]` → `[B, 48]` | `MARTINEZ_CONFIG` |
+ * | `dual_channel` | `[B, 32]` → `[B, 48]` | `DUAL_CHANNEL_CONFIG` |
+ * | `videopose` | `[N, T, J, 2]` → `[N, T', J, 3]` | `VIDEOPOSE_CONFIG` |
+ * | `srnet` | `[N, T, 17, 2]` → `[N, T', 17, 3]` | `SRNET_CONFIG` (`structure=fc` builds `srnet_fc`) |
+ * | `srnet_fc` | `[N, T, 17, 2]` → `[N, T', 17, 3]` | `SRNET_FC_CONFIG` |
+ * @module
+ */
+
+import { InputError, type Tensor } from "../engine/mod.ts";
+import type { Module } from "../layers/mod.ts";
+import { type ConfigSpec, resolveConfig } from "./config.ts";
+import { DUAL_CHANNEL_CONFIG, DualChannel } from "./dual_channel.ts";
+import { Martinez, MARTINEZ_CONFIG } from "./martinez.ts";
+import { Srnet, SRNET_CONFIG } from "./srnet.ts";
+import { SRNET_FC_CONFIG, SrnetFc } from "./srnet_fc.ts";
+import { VideoPose, VIDEOPOSE_CONFIG } from "./videopose.ts";
+
+/** A registered model: a module with a one-tensor forward in the reference layout. */
+export interface LiftingModel extends Module {
+  /** The resolved configuration. */
+  readonly config: Record<string, unknown>;
+  /** Throws an `InputError` (naming the expected layout) when `shape` is not a valid input. */
+  checkInput(shape: readonly number[]): void;
+  /** The raw network forward (in the current mode; the registry returns models in eval mode). */
+  forward(x: Tensor): Tensor;
+}
+
+/** One registry entry. */
+export interface ModelEntry {
+  /** Configuration keys. */
+  spec: ConfigSpec;
+  /** One line for help texts. */
+  summary: string;
+  /** Builds the model from a raw configuration. */
+  create(config: Record<string, unknown>): LiftingModel;
+}
+
+/** The registered models by name. */
+export const MODELS: Record<string, ModelEntry> = {
+  martinez: {
+    spec: MARTINEZ_CONFIG,
+    summary: "Martinez et al. 2017 baseline (PyTorch port keys), [B,32] -> [B,48]",
+    create: (c) => new Martinez(c),
+  },
+  dual_channel: {
+    spec: DUAL_CHANNEL_CONFIG,
+    summary: "Martinez + structure-aware dual-channel refinement (seed 003), [B,32] -> [B,48]",
+    create: (c) => new DualChannel(c),
+  },
+  videopose: {
+    spec: VIDEOPOSE_CONFIG,
+    summary: "VideoPose3D temporal model, [N,T,J,2] -> [N,T',J,3]",
+    create: (c) => new VideoPose(c),
+  },
+  srnet: {
+    spec: {
+      ...SRNET_CONFIG,
+      structure: { ...SRNET_CONFIG.structure, choices: [...SRNET_CONFIG.structure.choices, "fc"] },
+    },
+    summary:
+      "SRNet split-and-recombine (official keys; structures sr/gp/lf/es/sfs/fc), [N,T,17,2] -> [N,T',17,3]",
+    create: (c) => {
+      if (c.structure !== "fc") return new Srnet(c);
+      // FC is the official FC baseline; the SR-only keys must not be set for it.
+      const { structure: _s, group: _g, split: _p, recombine: _r, layers: _l, ...rest } = c;
+      return new SrnetFc(rest);
+    },
+  },
+  srnet_fc: {
+    spec: SRNET_FC_CONFIG,
+    summary: "SRNet's official FC baseline, [N,T,17,2] -> [N,T',17,3]",
+    create: (c) => new SrnetFc(c),
+  },
+};
+
+/** Registered model names. */
+export const MODEL_NAMES: readonly string[] = Object.keys(MODELS);
+
+/**
+ * Builds a registered model in eval mode. `config` values may be typed or strings (`"3,3,3"`,
+ * `"true"`); unknown names or keys and bad values are an `InputError`.
+ */
+export function createModel(name: string, config: Record<string, unknown> = {}): LiftingModel {
+  const entry = MODELS[name];
+  if (!entry) throw new InputError(`unknown model "${name}" (models: ${MODEL_NAMES.join(", ")})`);
+  const resolved = resolveConfig(name, entry.spec, config);
+  return entry.create(resolved as Record<string, unknown>).eval();
+}

@@ -1,0 +1,193 @@
+/**
+ * SRNet's split-and-recombine layer (the official `FlexGroupLayer` with `--split others`): a grouped
+ * convolution in which every group also receives a low-dimensional *global context* computed from all
+ * the other groups' input channels.
+ *
+ * For group g with input channels x_g, the other groups' channels x_ḡ (in their original order), kernel
+ * k and dilation d:
+ *
+ *     m_g = m_conv.g(x_ḡ)                      k channels (one per tap), kernel k, dilation d, with bias
+ *     multiply: gate = sigmoid(layers_bn.g(m_g));  out_g[t] = Σ_j gate[j,t] · W_g[:,:,j] · x_g[t + j·d]
+ *     add:      gate = LeakyReLU(m_g);            out_g[t] = Σ_j W_g[:,:,j] · (x_g[t + j·d] + gate[j,t])
+ *     concat:   c = LeakyReLU(m_g), appended to x_g as one extra last input channel; for k > 1 the
+ *               official code reshapes c from (B, k, T') to (B, 1, T', k) *without* a transpose (quirk 7),
+ *               which is reproduced here.
+ *
+ * Keys: `group_conv.{g}.weight [out_g, in_g (+1 for concat), k]`, `get_part_info.layers_bn.{g}.*`
+ * (multiply only), `get_part_info.m_conv.{g}.{weight,bias} [k, C − in_g, k]`. The group convolutions
+ * have no bias (quirk 4). `m_conv` weights start at zero, as in the official initialisation.
+ *
+ * Implementation: the k·G gate pre-activations of all groups come from *one* matmul of the unfolded
+ * input against a packed matrix in which each group's `m_conv` weight is spread over the other groups'
+ * columns (zeros on its own), so the context needs no per-group gathers.
+ * @module
+ */
+
+import { InputError, ops, type Tensor, zeros } from "../engine/mod.ts";
+import {
+  BatchNorm1d,
+  Conv1d,
+  copyInto,
+  type FoldPair,
+  type FusedEpilogue,
+  GroupConv1d,
+  Module,
+  ModuleList,
+  unfold1d,
+} from "../layers/mod.ts";
+
+/** How the context re-enters each group (`--recombine`). */
+export type Recombine = "multiply" | "add" | "concat";
+
+/** The context branch (`get_part_info`): one gate conv (and BN for multiply) per group. */
+export class PartInfo extends Module {
+  /** Gate norms (multiply only), `BatchNorm1d(k)` each. */
+  readonly layers_bn: ModuleList<BatchNorm1d> | null;
+  /** Gate convs `[k, C − in_g, k]` with bias. */
+  readonly m_conv: ModuleList<Conv1d>;
+
+  /** Creates the branch for groups of `inGroups` channels. */
+  constructor(inGroups: readonly number[], kernel: number, dilation: number, recombine: Recombine) {
+    super();
+    const total = inGroups.reduce((a, b) => a + b, 0);
+    // Registration order = the official state_dict order (layers_bn before m_conv).
+    this.layers_bn = recombine === "multiply"
+      ? this.addModule(
+        "layers_bn",
+        new ModuleList(inGroups.map(() => new BatchNorm1d(kernel, { momentum: 0.1 }))),
+      )
+      : null;
+    this.m_conv = this.addModule(
+      "m_conv",
+      new ModuleList(
+        inGroups.map((c) => new Conv1d(total - c, kernel, kernel, { dilation })),
+      ),
+    );
+    // The official code zero-initialises the gate convs (nn.init.constant_(weight, 0)): gates start at
+    // sigmoid(BN(bias)), the same for every input.
+    for (const conv of this.m_conv) copyInto(conv.weight, new Float32Array(conv.weight.size));
+  }
+
+  /** Each gate conv with its norm. */
+  protected override foldPairs(): FoldPair[] {
+    if (!this.layers_bn) return [];
+    return this.m_conv.toArray().map((conv, g) => ({ layers: [conv], norm: this.layers_bn!.at(g) }));
+  }
+}
+
+/** One split-and-recombine layer. */
+export class SplitRecombineLayer extends GroupConv1d {
+  /** The context branch. */
+  readonly get_part_info: PartInfo;
+  /** The recombination operator. */
+  readonly recombine: Recombine;
+
+  /** Creates the layer: group g maps `inGroups[g]` channels to `outGroups[g]`. */
+  constructor(
+    inGroups: readonly number[],
+    outGroups: readonly number[],
+    kernel: number,
+    options: { dilation?: number; recombine: Recombine },
+  ) {
+    super(inGroups, outGroups, kernel, {
+      dilation: options.dilation,
+      extraInputs: options.recombine === "concat" ? 1 : 0,
+    });
+    if (inGroups.length < 2) throw new InputError("a split-and-recombine layer needs at least two groups");
+    this.recombine = options.recombine;
+    this.get_part_info = this.addModule(
+      "get_part_info",
+      new PartInfo(inGroups, kernel, options.dilation ?? 1, options.recombine),
+    );
+  }
+
+  /**
+   * The packed gate matrix `[k·C, G·k]` (rows in the unfolded input's tap-major order): column block g
+   * holds `m_conv.g`'s weight on the other groups' rows and zeros on group g's own (cached in eval).
+   */
+  packedGateWeight(): Tensor {
+    return this.cached("gate_w", () => {
+      const k = this.kernelSize;
+      const blocks = this.inRanges().map(([a, b], g) => {
+        // [k_out, C_other, k_tap] → [k_tap, C_other, k_out], then zero rows for the group's own channels.
+        const w = ops.permute(this.get_part_info.m_conv.at(g).effectiveWeight(), [2, 1, 0]);
+        const own = zeros([k, b - a, k]);
+        const parts = [
+          ...(a > 0 ? [ops.slice(w, [{ axis: 1, start: 0, end: a }])] : []),
+          own,
+          ...(a < w.shape[1] ? [ops.slice(w, [{ axis: 1, start: a, end: w.shape[1] }])] : []),
+        ];
+        return ops.reshape(ops.concat(parts, { axis: 1 }), [k * this.inChannels, k]);
+      });
+      return ops.concat(blocks, { axis: 1 });
+    });
+  }
+
+  /** The gate biases of all groups `[G·k]`. */
+  packedGateBias(): Tensor {
+    return this.cached(
+      "gate_b",
+      () => ops.concat(this.get_part_info.m_conv.toArray().map((c) => c.effectiveBias()!), { axis: 0 }),
+    );
+  }
+
+  /** Gates/shifts/context values of every group from unfolded rows `[M, k·C]` → `[M, G·k]`. */
+  context(flat: Tensor): Tensor {
+    const pre = ops.linear(flat, this.packedGateWeight(), {
+      bias: this.packedGateBias(),
+      weightLayout: "in_out",
+      activation: this.recombine === "multiply" ? "none" : "leaky_relu",
+      alpha: 0.01,
+    });
+    if (this.recombine !== "multiply") return pre;
+    const bns = this.get_part_info.layers_bn!;
+    if (bns.toArray().every((bn) => bn.folded)) return ops.sigmoid(pre);
+    const k = this.kernelSize;
+    const normed = bns.toArray().map((bn, g) =>
+      bn.forward(ops.slice(pre, [{ axis: 1, start: g * k, end: (g + 1) * k }]))
+    );
+    return ops.sigmoid(ops.concat(normed, { axis: 1 }));
+  }
+
+  /**
+   * `[N, T, C]` → `[N, T', Σ out_g]`, or rows `[M, C]` → `[M, Σ out_g]` when pointwise. The epilogue
+   * (bias of a folded norm, activation) is fused into each group's matmul.
+   */
+  override forward(x: Tensor, options: FusedEpilogue = {}): Tensor {
+    const k = this.kernelSize;
+    const c = this.inChannels;
+    if (x.shape[x.rank - 1] !== c || !(x.rank === 3 || (x.rank === 2 && k === 1))) {
+      throw new InputError(
+        `split-recombine layer: input has shape [${x.shape.join(", ")}], expected [N, T, ${c}]`,
+      );
+    }
+    let flat: Tensor, cols: Tensor, n = 0, frames = 0;
+    if (x.rank === 2) {
+      flat = cols = x;
+    } else {
+      const u = unfold1d(x, { kernel: k, dilation: this.dilation });
+      n = x.shape[0];
+      frames = u.shape[1];
+      flat = ops.reshape(u, [n * frames, k * c]);
+      cols = k === 1 ? flat : ops.reshape(flat, [n * frames, k, c]);
+    }
+    const ctx = this.context(flat);
+    const rows = flat.shape[0];
+    const y = this.forwardUnfolded(cols, {
+      ...options,
+      transform: (g, xg) => {
+        const m = ops.slice(ctx, [{ axis: 1, start: g * k, end: (g + 1) * k }]); // [M, k]
+        if (this.recombine === "concat") {
+          // Quirk 7: (B, k, T') reinterpreted as (B, 1, T', k); our rows are (b, t) with k columns.
+          const extra = k === 1
+            ? m
+            : ops.reshape(ops.permute(ops.reshape(m, [n, frames, k]), [0, 2, 1]), [rows, k, 1]);
+          return ops.concat([xg, extra], { axis: xg.rank - 1 });
+        }
+        const mg = k === 1 ? m : ops.reshape(m, [rows, k, 1]);
+        return this.recombine === "multiply" ? ops.mul(xg, mg) : ops.add(xg, mg);
+      },
+    });
+    return x.rank === 2 ? y : ops.reshape(y, [n, frames, this.outChannels]);
+  }
+}

@@ -1,0 +1,80 @@
+// SRNet (official keys and quirks; structures sr/gp/lf/es/sfs; multiply/add/concat; single-frame and
+// temporal) against the PyTorch reference of tests/fixtures/gen_models.py. Tolerance in _parity.ts.
+import assert from "node:assert/strict";
+import { initEngine, tensor, tidy } from "../../engine/mod.ts";
+import { splitChannels, Srnet, structureLayers } from "../../models/srnet.ts";
+import { assertClose, checkCase, ioTensor, loadCase } from "./_parity.ts";
+
+await initEngine();
+
+const CASES = [
+  "srnet_multiply",
+  "srnet_add",
+  "srnet_concat",
+  "srnet_t27_multiply",
+  "srnet_t27_add",
+  "srnet_t27_concat",
+  "srnet_group3",
+  "srnet_group2",
+  "srnet_gp",
+  "srnet_lf",
+  "srnet_es",
+  "srnet_sfs",
+  "srnet_mixed_t9",
+];
+for (const name of CASES) {
+  Deno.test(`${name} matches PyTorch (forward, state dict, folded)`, () => checkCase(name));
+}
+
+Deno.test("srnet temporal sequence inference with flip matches PyTorch", async () => {
+  const { model, stateDict } = await loadCase("srnet_t27_multiply");
+  await model.loadStateDict(stateDict, { fold: true });
+  const seq = await ioTensor("srnet_t27_multiply.seq_input");
+  const x = tensor(seq.data, seq.shape);
+  const y = tidy(() => (model as Srnet).inferSequence(x, { flip: true }));
+  assertClose(
+    await y.read(),
+    (await ioTensor("srnet_t27_multiply.seq_output_flip")).data,
+    "srnet sequence + flip",
+  );
+  x.dispose();
+  y.dispose();
+  model.dispose();
+});
+
+Deno.test("srnet official shapes at 1024 channels: channel split, 265 keys, context widths", () => {
+  assert.deepEqual(splitChannels([8, 8, 10, 8, 8], 1024), [195, 195, 243, 195, 196]);
+  assert.deepEqual(splitChannels([195, 195, 243, 195, 196], 64), [12, 12, 15, 12, 13]);
+  const m = new Srnet();
+  const keys = m.stateDictKeys();
+  assert.equal(keys.length, 265);
+  assert.deepEqual(keys.slice(0, 6), [
+    "expand_bn.weight",
+    "expand_bn.bias",
+    "expand_bn.running_mean",
+    "expand_bn.running_var",
+    "expand_bn.num_batches_tracked",
+    "expand_conv.group_conv.0.weight",
+  ]);
+  const shape = (k: string) => m.namedParameters().find(([n]) => n === k)![1].shape;
+  assert.deepEqual(shape("expand_conv.group_conv.2.weight"), [243, 10, 1]);
+  assert.deepEqual(shape("expand_conv.get_part_info.m_conv.2.weight"), [1, 32, 1]);
+  assert.deepEqual(shape("layers_conv.3.get_part_info.m_conv.4.weight"), [1, 828, 1]);
+  assert.deepEqual(shape("final_layer.group_conv.4.weight"), [13, 196, 1]);
+  m.dispose();
+  const concat = new Srnet({ recombine: "concat" });
+  assert.equal(concat.stateDictKeys().length, 115);
+  concat.dispose();
+  const temporal = new Srnet({ filter_widths: [3, 3, 3, 3, 3] });
+  assert.equal(temporal.receptiveField(), 243);
+  temporal.dispose();
+});
+
+Deno.test("srnet structure presets and config errors", () => {
+  assert.deepEqual(structureLayers("lf", 6), ["g", "g", "g", "f", "f", "f"]);
+  assert.deepEqual(structureLayers("es", 6), ["f", "f", "f", "g", "g", "g"]);
+  assert.deepEqual(structureLayers("sfs", 6), ["g", "g", "f", "f", "g", "g"]);
+  assert.throws(() => new Srnet({ filter_widths: [3, 1, 1] }), /first width for every block/);
+  assert.throws(() => new Srnet({ group: 4 }), /group=4/);
+  assert.throws(() => new Srnet({ layers: "s,s" }), /expected 6 of s, g, f/);
+});

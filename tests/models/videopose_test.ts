@@ -1,0 +1,64 @@
+// VideoPose3D and SRNet's FC baseline against PyTorch (tests/fixtures/gen_models.py), including the
+// reference's sequence evaluation (edge padding, flip averaging). Tolerance in _parity.ts.
+import assert from "node:assert/strict";
+import { initEngine, tensor, tidy } from "../../engine/mod.ts";
+import { VideoPose } from "../../models/videopose.ts";
+import { assertClose, checkCase, ioTensor, loadCase } from "./_parity.ts";
+
+await initEngine();
+
+const CASES = [
+  "videopose_t27",
+  "videopose_causal",
+  "videopose_dense",
+  "videopose_single",
+  "srnet_fc_single",
+  "srnet_fc_t27",
+];
+for (const name of CASES) {
+  Deno.test(`${name} matches PyTorch (forward, state dict, folded)`, () => checkCase(name));
+}
+
+for (const name of ["videopose_t27", "videopose_causal", "videopose_dense", "videopose_single"]) {
+  Deno.test(`${name}: sequence inference with edge padding, with and without flip, matches PyTorch`, async () => {
+    const { model, stateDict } = await loadCase(name);
+    await model.loadStateDict(stateDict, { fold: true });
+    const seq = await ioTensor(`${name}.seq_input`);
+    const x = tensor(seq.data, seq.shape);
+    const vp = model as VideoPose;
+    for (const flip of [false, true]) {
+      const y = tidy(() => vp.inferSequence(x, { flip }));
+      assert.deepEqual(y.shape, [20, 17, 3]);
+      const want = await ioTensor(`${name}.${flip ? "seq_output_flip" : "seq_output"}`);
+      assertClose(await y.read(), want.data, `${name} sequence${flip ? " + flip" : ""}`);
+      y.dispose();
+    }
+    x.dispose();
+    model.dispose();
+  });
+}
+
+Deno.test("videopose receptive fields of the reference architectures: 27 / 81 / 243", () => {
+  for (const [fw, rf] of [[[3, 3, 3], 27], [[3, 3, 3, 3], 81], [[3, 3, 3, 3, 3], 243]] as const) {
+    const m = new VideoPose({ filter_widths: [...fw], channels: 8 });
+    assert.equal(m.receptiveField(), rf);
+    m.dispose();
+  }
+  const causal = new VideoPose({ filter_widths: [3, 3, 3], channels: 8, causal: true });
+  // The reference's total_causal_shift multiplies the (already dilated) shifts by the dilation again:
+  // 1 + 3·3 + 9·9. Reproduced as is; sequence inference pads by the receptive field, as its evaluation.
+  assert.equal(causal.totalCausalShift(), 91);
+  causal.dispose();
+});
+
+Deno.test("videopose input errors name the expected layout and the receptive field", () => {
+  const m = new VideoPose({ filter_widths: [3, 3], channels: 8 });
+  const short = tensor(new Float32Array(2 * 5 * 17 * 2), [2, 5, 17, 2]);
+  assert.throws(() => tidy(() => m.forward(short)), /5 frames, the receptive field is 9/);
+  const wrong = tensor(new Float32Array(2 * 9 * 16 * 2), [2, 9, 16, 2]);
+  assert.throws(() => tidy(() => m.forward(wrong)), /expected input \[N, T, 17, 2\]/);
+  assert.throws(() => new VideoPose({ filter_widths: [3, 2] }), /only odd widths/);
+  short.dispose();
+  wrong.dispose();
+  m.dispose();
+});
