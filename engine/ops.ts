@@ -25,8 +25,10 @@ import {
   pointwise,
   softmaxBackward,
   sumToShape,
+  transposeEpilogue,
   updateRunningStats,
 } from "./kernels/backward.ts";
+import { isSoftwareAdapter } from "./backend.ts";
 import { dropoutApply } from "./kernels/random.ts";
 import { normAxis } from "./kernels/common.ts";
 import { noGrad, record } from "./autograd.ts";
@@ -64,6 +66,14 @@ function epilogueGrad(g: Tensor, y: Tensor, residual: Tensor | undefined, slope:
     : pointwise([y, g], "select(x1 * a, x1, x0 > 0.0)", { a: slope });
 }
 
+/**
+ * Whether `x·Wᵀ` (x [m, k], W [n, k]) is computed as `(W·xᵀ)ᵀ`: on CPU adapters, for a short batch and a
+ * large weight (measured on lavapipe at 64×1024×1024: 11 ms against 18 ms).
+ */
+function transposedRoute(m: number, n: number, k: number): boolean {
+  return isSoftwareAdapter() && m <= 256 && n >= 256 && k >= 256 && n >= 2 * m;
+}
+
 /** `y = act(x · Wᵀ + b) + residual` with W in PyTorch layout [out, in] (or [in, out] with `weightLayout`). */
 export function linear(
   x: Tensor,
@@ -77,15 +87,26 @@ export function linear(
   } = {},
 ): Tensor {
   const outIn = (options.weightLayout ?? "out_in") === "out_in";
-  const y = matmulKernel(x, weight, {
-    transB: outIn,
-    bias: options.bias,
-    activation: options.activation,
-    alpha: options.alpha,
-    residual: options.residual,
-  });
   const slope = slopeOf(options.activation, options.alpha);
   const { bias, residual } = options;
+  let y: Tensor;
+  if (outIn && x.rank === 2 && transposedRoute(x.shape[0], weight.shape[0], weight.shape[1])) {
+    // yᵀ = W·xᵀ runs as a plain (NN) product, which CPU adapters do ~1.6× faster than x·Wᵀ for a
+    // short batch; the transposes of x and y are small and the epilogue rides on the second.
+    const xT = permuteKernel(x, [1, 0]);
+    const yT = matmulKernel(weight, xT);
+    xT.dispose();
+    y = transposeEpilogue(yT, { bias, residual, slope });
+    yT.dispose();
+  } else {
+    y = matmulKernel(x, weight, {
+      transB: outIn,
+      bias,
+      activation: options.activation,
+      alpha: options.alpha,
+      residual,
+    });
+  }
   record(y, [x, weight, bias, residual], (g, needs) => {
     const gz = epilogueGrad(g, y, residual, slope);
     // dx = gz·W ([out,in]) or gz·Wᵀ ([in,out]); dW = gzᵀ·x or xᵀ·gz; db = Σ_rows gz.

@@ -343,3 +343,36 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     });
   });
 }
+
+/**
+ * `y[m, n] = act(yT[n, m] + bias[n]) + residual[m, n]`: the epilogue of a linear layer computed as
+ * `yᵀ = W·xᵀ` (see `ops.linear`), fused into the transpose back. `slope` as the matmul epilogue
+ * (1 none, 0 relu, α leaky).
+ */
+export function transposeEpilogue(
+  yT: Tensor,
+  options: { bias?: Tensor; residual?: Tensor; slope: number },
+): Tensor {
+  const [n, m] = yT.shape;
+  const out = output([m, n]);
+  const d = yT;
+  const code = `${storageDecl([{ name: "T" }, { name: "Bias" }, { name: "R" }], [{ name: "Y" }])}${
+    uniformDecl(4, 6)
+  }
+${flatMain()}  let M = P(0u); let N = P(1u);
+  if (gi >= M * N) { return; }
+  let r = gi / N; let c = gi % N;
+  var v = T[c * M + r];
+  if (P(2u) != 0u) { v += Bias[c]; }
+  v = select(v * PF(3u), v, v > 0.0);
+  if (P(4u) != 0u) { v += R[gi]; }
+  Y[gi] = v;
+}`;
+  runFlat(
+    compile(code, 4, "transpose_epilogue"),
+    [yT.buf, (options.bias ?? d).buf, (options.residual ?? d).buf, out.buf],
+    new Uniforms().int(m, n, options.bias ? 1 : 0).float(options.slope).int(options.residual ? 1 : 0),
+    m * n,
+  );
+  return out;
+}
