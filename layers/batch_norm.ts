@@ -1,12 +1,12 @@
 /**
  * Batch normalisation with PyTorch's parameters, buffers and update rule: `weight`, `bias`,
  * `running_mean`, `running_var`, `num_batches_tracked`; `eps` (1e-5), `momentum` (0.1, or null for a
- * cumulative average). Training normalises with the batch statistics and updates the running ones
- * (with the unbiased variance, as PyTorch); eval uses the running statistics.
+ * cumulative average). Training normalises with the batch statistics and updates the running ones in
+ * place (with the unbiased variance, as PyTorch; `ops.batchNormTraining`); eval uses the running ones.
  * @module
  */
 
-import { backend, binary, InputError, ops, type Tensor, tensor, unary } from "../engine/mod.ts";
+import { InputError, ops, type Tensor, tensor } from "../engine/mod.ts";
 import { type FoldableNorm, HostBuffer, Module } from "./module.ts";
 
 /** Options of a BatchNorm. */
@@ -99,41 +99,26 @@ export class BatchNorm extends Module implements FoldableNorm {
         eps: this.eps,
       });
     }
-    const { y, mean, variance } = ops.batchNormTraining(x, affine, { eps: this.eps });
-    if (this.training && this.#track) this.#updateRunningStats(mean, variance, x.size / this.numFeatures);
-    return y;
-  }
-
-  /**
-   * running ← (1 − m)·running + m·batch, with the unbiased batch variance. These are buffer updates,
-   * not part of the differentiable graph, so they use the raw kernels rather than `ops`.
-   */
-  #updateRunningStats(mean: Tensor, variance: Tensor, n: number): void {
-    this.numBatchesTracked.value++;
-    const m = this.momentum ?? 1 / this.numBatchesTracked.value;
-    const unbiased = n > 1 ? n / (n - 1) : 1;
-    const blend = (running: Tensor, batch: Tensor, scale: number): void => {
-      const a = unary(running, "affine", { a: 1 - m });
-      const b = unary(batch, "affine", { a: m * scale });
-      const s = binary(a, b, "add");
-      copyIntoTensor(running, s);
-      a.dispose();
-      b.dispose();
-      s.dispose();
-    };
-    blend(this.runningMean, mean, 1);
-    blend(this.runningVar, variance, unbiased);
+    let r: { y: Tensor; mean: Tensor; variance: Tensor };
+    if (this.training && this.#track) {
+      // PyTorch: momentum null means a cumulative average, i.e. factor 1/num_batches_tracked.
+      this.numBatchesTracked.value++;
+      const momentum = this.momentum ?? 1 / this.numBatchesTracked.value;
+      const running = { mean: this.runningMean, variance: this.runningVar };
+      r = ops.batchNormTraining(x, { ...affine, running }, { eps: this.eps, momentum });
+    } else {
+      r = ops.batchNormTraining(x, affine, { eps: this.eps });
+    }
+    // The batch statistics are not outputs (the tape keeps what backward needs).
+    r.mean.dispose();
+    r.variance.dispose();
+    return r.y;
   }
 
   /** Normalises `x` (layout decided by the subclass; the base class takes `[N, C, ...]`). */
   forward(x: Tensor): Tensor {
     return this.normalizeAxis1(x);
   }
-}
-
-/** GPU-to-GPU copy into a held buffer (its identity is kept), recorded after `src`'s kernel. */
-function copyIntoTensor(dst: Tensor, src: Tensor): void {
-  backend().copy(src.buf, dst.buf, { bytes: dst.size * 4 });
 }
 
 /**

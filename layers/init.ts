@@ -1,8 +1,11 @@
 /**
- * Parameter initialisation: a small seeded random generator and PyTorch's default schemes, so a fresh
- * model is reproducible from a seed (weights of a model that will load a checkpoint are overwritten).
+ * Parameter initialisation: a small seeded random generator and PyTorch's default schemes. Layers seed
+ * their generator from the engine's process-wide stream, so `manualSeed` (engine/random.ts) makes a
+ * fresh model reproducible (weights of a model that then loads a checkpoint are overwritten anyway).
  * @module
  */
+
+import { nextSeed } from "../engine/random.ts";
 
 /** A source of uniform numbers in [0, 1). */
 export type Rng = () => number;
@@ -19,12 +22,9 @@ export function seededRng(seed: number): Rng {
   };
 }
 
-let defaultSeed = 0x5eed;
-
-/** The generator a layer uses when none is given: seeded, and different for every layer created. */
+/** The generator a layer uses when none is given: seeded from the engine's stream (`manualSeed`). */
 export function nextRng(): Rng {
-  defaultSeed = (defaultSeed + 0x9e3779b9) >>> 0;
-  return seededRng(defaultSeed);
+  return seededRng(nextSeed() % 4294967296);
 }
 
 /** `n` values uniform in [−bound, bound). */

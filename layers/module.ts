@@ -13,6 +13,7 @@
 
 import { backend, batchNormFold, InputError, keep, readAll, type Tensor, tensor } from "../engine/mod.ts";
 import type { HostTensor, SafetensorsDtype } from "../engine/safetensors.ts";
+import { param } from "../engine/autograd.ts";
 
 /** A state dict: PyTorch names to host tensors, in `state_dict()` order. */
 export type StateDict = Map<string, HostTensor>;
@@ -98,10 +99,13 @@ export abstract class Module {
   #cache = new Map<string, Tensor>();
   #training = false;
 
-  /** Registers a trainable parameter (kept alive outside `tidy` scopes until `dispose()`). */
+  /**
+   * Registers a trainable parameter: a gradient leaf (`param`, engine/autograd.ts) kept alive outside
+   * `tidy` scopes until `dispose()`.
+   */
   protected addParameter(name: string, t: Tensor): Tensor {
     this.#checkName(name);
-    this.#params.set(name, keep(t));
+    this.#params.set(name, keep(param(t)));
     return t;
   }
 

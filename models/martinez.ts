@@ -15,7 +15,8 @@
  * @module
  */
 
-import { backend, binary, InputError, reduce, type Tensor, tidy, unary } from "../engine/mod.ts";
+import { InputError, type Tensor } from "../engine/mod.ts";
+import { applyMaxNorm } from "../engine/optim.ts";
 import {
   BatchNorm1d,
   denseUnit,
@@ -171,20 +172,12 @@ export class Martinez extends Module {
    * Max-norm as the TF original (`tf.clip_by_norm(w, 1)`): every weight matrix whose Frobenius norm
    * exceeds 1 is scaled down to norm 1, in place on the GPU. Call after every optimiser step when
    * `max_norm` is set. TF applies the clip inside its graph, so a checkpoint converted from a TF
-   * max-norm model needs one call after loading to give TF's outputs (the clip is idempotent). This is a
-   * parameter update, not part of the graph, so it uses the raw kernels. Cached derived weights and
+   * max-norm model needs one call after loading to give TF's outputs (the clip is idempotent). A
+   * parameter update (engine/optim.ts `applyMaxNorm`), not part of the graph; cached derived weights and
    * folds are dropped.
    */
   applyMaxNorm(): void {
-    tidy(() => {
-      for (const w of this.weightMatrices()) {
-        // scale = 1 / max(‖w‖, 1) = rsqrt(max(‖w‖², 1)); a no-op for matrices already inside the ball.
-        const sq = reduce(binary(w, w, "mul"), "sum");
-        const scale = unary(unary(sq, "clamp", { a: 1, b: 3e38 }), "rsqrt");
-        const clipped = binary(w, scale, "mul");
-        backend().copy(clipped.buf, w.buf, { bytes: w.size * 4 });
-      }
-    });
+    applyMaxNorm(this.weightMatrices(), { maxNorm: 1 });
     this.invalidate();
   }
 }

@@ -19,8 +19,14 @@ export async function ioTensor(name: string): Promise<{ shape: number[]; data: F
   return { shape: t.shape, data: t.data as Float32Array };
 }
 
-/** Asserts max |a − e| ≤ rtol · max |e|. */
-export function assertClose(actual: Float32Array, expected: Float32Array, what: string, rtol = RTOL): void {
+/** Asserts max |a − e| ≤ rtol · max(max |e|, floor). */
+export function assertClose(
+  actual: Float32Array,
+  expected: Float32Array,
+  what: string,
+  rtol = RTOL,
+  floor = 1e-6,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   let scale = 0, err = 0, at = -1;
   for (let i = 0; i < expected.length; i++) {
@@ -32,7 +38,7 @@ export function assertClose(actual: Float32Array, expected: Float32Array, what: 
     }
   }
   assert.ok(
-    err <= rtol * Math.max(scale, 1e-6),
+    err <= rtol * Math.max(scale, floor),
     `${what}: max error ${err} at ${at} (ours ${actual[at]}, torch ${expected[at]}) > ${rtol} × ${scale}`,
   );
 }
