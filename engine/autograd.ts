@@ -90,15 +90,16 @@ export function noGrad<T>(fn: () => T): T {
 }
 
 /**
- * Records an op for backward when recording and when any input requires a gradient. `saved` are the
- * tensors `fn` reads (retained until the node has run). Returns whether it recorded. For op authors.
+ * Records an op for backward when recording and when any input requires a gradient: `options.backward`
+ * maps the output's gradient to the inputs' gradients; `saved` are the tensors it reads (retained until
+ * the node has run). Returns whether it recorded. For op authors.
  */
 export function record(
   output: Tensor,
   inputs: (Tensor | null | undefined)[],
-  fn: BackwardFn,
-  options: { saved?: (Tensor | null | undefined)[]; label?: string } = {},
+  options: { backward: BackwardFn; saved?: (Tensor | null | undefined)[]; label?: string },
 ): boolean {
+  const fn = options.backward;
   if (!isRecording()) return false;
   const needs = inputs.map((t) => requiresGrad(t));
   if (!needs.some((x) => x)) return false;

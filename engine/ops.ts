@@ -107,31 +107,35 @@ export function linear(
       residual,
     });
   }
-  record(y, [x, weight, bias, residual], (g, needs) => {
-    const gz = epilogueGrad(g, y, residual, slope);
-    // dx = gz·W ([out,in]) or gz·Wᵀ ([in,out]); dW = gzᵀ·x or xᵀ·gz; db = Σ_rows gz.
-    const dx = needs[0] ? matmulKernel(gz, weight, { transB: !outIn }) : null;
-    let dw: Tensor | null = null, db: Tensor | null = null;
-    if (needs[1] || needs[2]) {
-      const g2 = as2d(gz);
-      if (needs[1]) {
-        const x2 = as2d(x);
-        dw = outIn ? matmulKernel(g2, x2, { transA: true }) : matmulKernel(x2, g2, { transA: true });
-        if (x2 !== x) x2.dispose();
-      }
-      if (needs[2]) {
-        db = sumToShape(g2, [g2.shape[1]]);
-        if (!same(db.shape, bias!.shape)) {
-          const r = db.reshape(bias!.shape);
-          db.dispose();
-          db = r;
+  record(y, [x, weight, bias, residual], {
+    backward: (g, needs) => {
+      const gz = epilogueGrad(g, y, residual, slope);
+      // dx = gz·W ([out,in]) or gz·Wᵀ ([in,out]); dW = gzᵀ·x or xᵀ·gz; db = Σ_rows gz.
+      const dx = needs[0] ? matmulKernel(gz, weight, { transB: !outIn }) : null;
+      let dw: Tensor | null = null, db: Tensor | null = null;
+      if (needs[1] || needs[2]) {
+        const g2 = as2d(gz);
+        if (needs[1]) {
+          const x2 = as2d(x);
+          dw = outIn ? matmulKernel(g2, x2, { transA: true }) : matmulKernel(x2, g2, { transA: true });
+          if (x2 !== x) x2.dispose();
         }
+        if (needs[2]) {
+          db = sumToShape(g2, [g2.shape[1]]);
+          if (!same(db.shape, bias!.shape)) {
+            const r = db.reshape(bias!.shape);
+            db.dispose();
+            db = r;
+          }
+        }
+        if (g2 !== gz) g2.dispose();
       }
-      if (g2 !== gz) g2.dispose();
-    }
-    if (gz !== g) gz.dispose();
-    return [dx, dw, db, needs[3] ? g : null];
-  }, { saved: [x, weight, slope !== 1 ? y : null, slope !== 1 ? residual : null], label: "linear" });
+      if (gz !== g) gz.dispose();
+      return [dx, dw, db, needs[3] ? g : null];
+    },
+    saved: [x, weight, slope !== 1 ? y : null, slope !== 1 ? residual : null],
+    label: "linear",
+  });
   return y;
 }
 
@@ -142,58 +146,76 @@ export function linear(
 export function matmul(a: Tensor, b: Tensor, options: { transA?: boolean; transB?: boolean } = {}): Tensor {
   const tA = options.transA ?? false, tB = options.transB ?? false;
   const y = matmulKernel(a, b, { transA: tA, transB: tB });
-  record(y, [a, b], (g, needs) => {
-    let da: Tensor | null = null, db: Tensor | null = null;
-    if (needs[0]) {
-      da = tA ? matmulKernel(b, g, { transA: tB, transB: true }) : matmulKernel(g, b, { transB: !tB });
-      da = reduceTo(da, a.shape, g);
-    }
-    if (needs[1]) {
-      db = tB ? matmulKernel(g, a, { transA: true, transB: tA }) : matmulKernel(a, g, { transA: !tA });
-      db = reduceTo(db, b.shape, g);
-    }
-    return [da, db];
-  }, { saved: [a, b], label: "matmul" });
+  record(y, [a, b], {
+    backward: (g, needs) => {
+      let da: Tensor | null = null, db: Tensor | null = null;
+      if (needs[0]) {
+        da = tA ? matmulKernel(b, g, { transA: tB, transB: true }) : matmulKernel(g, b, { transB: !tB });
+        da = reduceTo(da, a.shape, g);
+      }
+      if (needs[1]) {
+        db = tB ? matmulKernel(g, a, { transA: true, transB: tA }) : matmulKernel(a, g, { transA: !tA });
+        db = reduceTo(db, b.shape, g);
+      }
+      return [da, db];
+    },
+    saved: [a, b],
+    label: "matmul",
+  });
   return y;
 }
 
 /** a + b (broadcasting). */
 export function add(a: Tensor, b: Tensor): Tensor {
   const y = binary(a, b, "add");
-  record(y, [a, b], (g, needs) => [
-    needs[0] ? reduceTo(g, a.shape, g) : null,
-    needs[1] ? reduceTo(g, b.shape, g) : null,
-  ], { label: "add" });
+  record(y, [a, b], {
+    backward: (g, needs) => [
+      needs[0] ? reduceTo(g, a.shape, g) : null,
+      needs[1] ? reduceTo(g, b.shape, g) : null,
+    ],
+    label: "add",
+  });
   return y;
 }
 
 /** a − b (broadcasting). */
 export function sub(a: Tensor, b: Tensor): Tensor {
   const y = binary(a, b, "sub");
-  record(y, [a, b], (g, needs) => [
-    needs[0] ? reduceTo(g, a.shape, g) : null,
-    needs[1] ? reduceTo(unary(g, "neg"), b.shape, g) : null,
-  ], { label: "sub" });
+  record(y, [a, b], {
+    backward: (g, needs) => [
+      needs[0] ? reduceTo(g, a.shape, g) : null,
+      needs[1] ? reduceTo(unary(g, "neg"), b.shape, g) : null,
+    ],
+    label: "sub",
+  });
   return y;
 }
 
 /** a · b (broadcasting). */
 export function mul(a: Tensor, b: Tensor): Tensor {
   const y = binary(a, b, "mul");
-  record(y, [a, b], (g, needs) => [
-    needs[0] ? reduceTo(binary(g, b, "mul"), a.shape, g) : null,
-    needs[1] ? reduceTo(binary(g, a, "mul"), b.shape, g) : null,
-  ], { saved: [a, b], label: "mul" });
+  record(y, [a, b], {
+    backward: (g, needs) => [
+      needs[0] ? reduceTo(binary(g, b, "mul"), a.shape, g) : null,
+      needs[1] ? reduceTo(binary(g, a, "mul"), b.shape, g) : null,
+    ],
+    saved: [a, b],
+    label: "mul",
+  });
   return y;
 }
 
 /** a / b (broadcasting). */
 export function div(a: Tensor, b: Tensor): Tensor {
   const y = binary(a, b, "div");
-  record(y, [a, b], (g, needs) => [
-    needs[0] ? reduceTo(binary(g, b, "div"), a.shape, g) : null,
-    needs[1] ? reduceTo(pointwise([g, a, b], "-x0 * x1 / (x2 * x2)"), b.shape, g) : null,
-  ], { saved: [a, b], label: "div" });
+  record(y, [a, b], {
+    backward: (g, needs) => [
+      needs[0] ? reduceTo(binary(g, b, "div"), a.shape, g) : null,
+      needs[1] ? reduceTo(pointwise([g, a, b], "-x0 * x1 / (x2 * x2)"), b.shape, g) : null,
+    ],
+    saved: [a, b],
+    label: "div",
+  });
   return y;
 }
 
@@ -201,7 +223,7 @@ export function div(a: Tensor, b: Tensor): Tensor {
 export function relu(x: Tensor): Tensor {
   const y = unary(x, "relu");
   // relu(x) > 0 exactly where x > 0: the output (often saved by the next layer anyway) is enough.
-  record(y, [x], (g) => [binary(y, g, "relu_grad")], { saved: [y], label: "relu" });
+  record(y, [x], { backward: (g) => [binary(y, g, "relu_grad")], saved: [y], label: "relu" });
   return y;
 }
 
@@ -209,7 +231,8 @@ export function relu(x: Tensor): Tensor {
 export function leakyRelu(x: Tensor, options: { alpha?: number } = {}): Tensor {
   const alpha = options.alpha ?? 0.01;
   const y = unary(x, "leaky_relu", { a: alpha });
-  record(y, [x], (g) => [pointwise([x, g], "select(x1 * a, x1, x0 > 0.0)", { a: alpha })], {
+  record(y, [x], {
+    backward: (g) => [pointwise([x, g], "select(x1 * a, x1, x0 > 0.0)", { a: alpha })],
     saved: [x],
     label: "leaky_relu",
   });
@@ -219,14 +242,18 @@ export function leakyRelu(x: Tensor, options: { alpha?: number } = {}): Tensor {
 /** 1 / (1 + e^−x). */
 export function sigmoid(x: Tensor): Tensor {
   const y = unary(x, "sigmoid");
-  record(y, [x], (g) => [pointwise([y, g], "x1 * x0 * (1.0 - x0)")], { saved: [y], label: "sigmoid" });
+  record(y, [x], {
+    backward: (g) => [pointwise([y, g], "x1 * x0 * (1.0 - x0)")],
+    saved: [y],
+    label: "sigmoid",
+  });
   return y;
 }
 
 /** tanh(x). */
 export function tanh(x: Tensor): Tensor {
   const y = unary(x, "tanh");
-  record(y, [x], (g) => [pointwise([y, g], "x1 * (1.0 - x0 * x0)")], { saved: [y], label: "tanh" });
+  record(y, [x], { backward: (g) => [pointwise([y, g], "x1 * (1.0 - x0 * x0)")], saved: [y], label: "tanh" });
   return y;
 }
 
@@ -234,49 +261,49 @@ export function tanh(x: Tensor): Tensor {
 export function affine(x: Tensor, options: { scale?: number; shift?: number }): Tensor {
   const a = options.scale ?? 1;
   const y = unary(x, "affine", { a, b: options.shift ?? 0 });
-  record(y, [x], (g) => [unary(g, "affine", { a, b: 0 })], { label: "affine" });
+  record(y, [x], { backward: (g) => [unary(g, "affine", { a, b: 0 })], label: "affine" });
   return y;
 }
 
 /** −x. */
 export function neg(x: Tensor): Tensor {
   const y = unary(x, "neg");
-  record(y, [x], (g) => [unary(g, "neg")], { label: "neg" });
+  record(y, [x], { backward: (g) => [unary(g, "neg")], label: "neg" });
   return y;
 }
 
 /** |x| (gradient sign(x), 0 at 0 as in PyTorch). */
 export function abs(x: Tensor): Tensor {
   const y = unary(x, "abs");
-  record(y, [x], (g) => [pointwise([x, g], "x1 * sign(x0)")], { saved: [x], label: "abs" });
+  record(y, [x], { backward: (g) => [pointwise([x, g], "x1 * sign(x0)")], saved: [x], label: "abs" });
   return y;
 }
 
 /** x². */
 export function square(x: Tensor): Tensor {
   const y = unary(x, "square");
-  record(y, [x], (g) => [pointwise([x, g], "2.0 * x0 * x1")], { saved: [x], label: "square" });
+  record(y, [x], { backward: (g) => [pointwise([x, g], "2.0 * x0 * x1")], saved: [x], label: "square" });
   return y;
 }
 
 /** eˣ. */
 export function exp(x: Tensor): Tensor {
   const y = unary(x, "exp");
-  record(y, [x], (g) => [binary(g, y, "mul")], { saved: [y], label: "exp" });
+  record(y, [x], { backward: (g) => [binary(g, y, "mul")], saved: [y], label: "exp" });
   return y;
 }
 
 /** ln x. */
 export function log(x: Tensor): Tensor {
   const y = unary(x, "log");
-  record(y, [x], (g) => [binary(g, x, "div")], { saved: [x], label: "log" });
+  record(y, [x], { backward: (g) => [binary(g, x, "div")], saved: [x], label: "log" });
   return y;
 }
 
 /** √x. */
 export function sqrt(x: Tensor): Tensor {
   const y = unary(x, "sqrt");
-  record(y, [x], (g) => [pointwise([g, y], "0.5 * x0 / x1")], { saved: [y], label: "sqrt" });
+  record(y, [x], { backward: (g) => [pointwise([g, y], "0.5 * x0 / x1")], saved: [y], label: "sqrt" });
   return y;
 }
 
@@ -291,12 +318,12 @@ export function dropout(x: Tensor, options: { p?: number; training?: boolean; se
   if (!(p >= 0 && p <= 1)) throw new InputError(`dropout probability must be in [0, 1], got ${p}`);
   if (!options.training || p === 0) {
     const y = x.reshape(x.shape);
-    record(y, [x], (g) => [g], { label: "dropout_identity" });
+    record(y, [x], { backward: (g) => [g], label: "dropout_identity" });
     return y;
   }
   const seed = options.seed ?? nextSeed();
   const y = dropoutApply(x, { p, seed });
-  record(y, [x], (g) => [dropoutApply(g, { p, seed })], { label: "dropout" });
+  record(y, [x], { backward: (g) => [dropoutApply(g, { p, seed })], label: "dropout" });
   return y;
 }
 
@@ -309,18 +336,20 @@ export function batchNormInference(
   const eps = options.eps ?? 1e-5;
   const y = batchNormKernel(x, params, { eps });
   const { mean, variance, weight, bias } = params;
-  record(y, [x, weight, bias], (g, needs) => {
-    const dx = needs[0]
-      ? batchNormGradInput(g, x, { mean, variance, weight }, { eps, training: false })
-      : null;
-    let dw: Tensor | null = null, db: Tensor | null = null;
-    if (needs[1] || needs[2]) {
-      const s = batchNormSums(g, x, { mean, variance }, { eps });
-      dw = needs[1] ? s.sumGXhat : (s.sumGXhat.dispose(), null);
-      db = needs[2] ? s.sumG : (s.sumG.dispose(), null);
-    }
-    return [dx, dw, db];
-  }, { saved: [x, mean, variance, weight], label: "batch_norm_inference" });
+  record(y, [x, weight, bias], {
+    backward: (g, needs) => {
+      const dx = needs[0] ? batchNormGradInput(g, x, { mean, variance, weight, eps, training: false }) : null;
+      let dw: Tensor | null = null, db: Tensor | null = null;
+      if (needs[1] || needs[2]) {
+        const s = batchNormSums(g, x, { mean, variance, eps });
+        dw = needs[1] ? s.sumGXhat : (s.sumGXhat.dispose(), null);
+        db = needs[2] ? s.sumG : (s.sumG.dispose(), null);
+      }
+      return [dx, dw, db];
+    },
+    saved: [x, mean, variance, weight],
+    label: "batch_norm_inference",
+  });
   return y;
 }
 
@@ -345,15 +374,19 @@ export function batchNormTraining(
       count: x.size / x.shape[1],
     });
   }
-  record(y, [x, weight, bias], (g, needs) => {
-    const s = batchNormSums(g, x, { mean, variance }, { eps });
-    const dx = needs[0]
-      ? batchNormGradInput(g, x, { mean, variance, weight, sums: s }, { eps, training: true })
-      : null;
-    const dw = needs[1] ? s.sumGXhat : (s.sumGXhat.dispose(), null);
-    const db = needs[2] ? s.sumG : (s.sumG.dispose(), null);
-    return [dx, dw, db];
-  }, { saved: [x, mean, variance, weight], label: "batch_norm_training" });
+  record(y, [x, weight, bias], {
+    backward: (g, needs) => {
+      const s = batchNormSums(g, x, { mean, variance, eps });
+      const dx = needs[0]
+        ? batchNormGradInput(g, x, { mean, variance, weight, sums: s, eps, training: true })
+        : null;
+      const dw = needs[1] ? s.sumGXhat : (s.sumGXhat.dispose(), null);
+      const db = needs[2] ? s.sumG : (s.sumG.dispose(), null);
+      return [dx, dw, db];
+    },
+    saved: [x, mean, variance, weight],
+    label: "batch_norm_training",
+  });
   return { y, mean, variance };
 }
 
@@ -361,14 +394,17 @@ export function batchNormTraining(
 export function concat(xs: Tensor[], options: { axis?: number } = {}): Tensor {
   const y = concatKernel(xs, options);
   const axis = normAxis(options.axis ?? 0, y.rank);
-  record(y, xs, (g, needs) => {
-    let at = 0;
-    return xs.map((t, i) => {
-      const start = at;
-      at += t.shape[axis];
-      return needs[i] ? sliceKernel(g, [{ axis, start, end: at }]) : null;
-    });
-  }, { label: "concat" });
+  record(y, xs, {
+    backward: (g, needs) => {
+      let at = 0;
+      return xs.map((t, i) => {
+        const start = at;
+        at += t.shape[axis];
+        return needs[i] ? sliceKernel(g, [{ axis, start, end: at }]) : null;
+      });
+    },
+    label: "concat",
+  });
   return y;
 }
 
@@ -378,7 +414,7 @@ export function slice(
   ranges: { axis: number; start?: number; end?: number; step?: number }[],
 ): Tensor {
   const y = sliceKernel(x, ranges);
-  record(y, [x], (g) => [sliceBackward(g, x.shape, ranges)], { label: "slice" });
+  record(y, [x], { backward: (g) => [sliceBackward(g, x.shape, ranges)], label: "slice" });
   return y;
 }
 
@@ -412,15 +448,15 @@ export function pad(x: Tensor, pads: [number, number][], options: { value?: numb
   record(
     y,
     [x],
-    (
-      g,
-    ) => [
-      sliceKernel(
-        g,
-        x.shape.map((d, i) => ({ axis: i, start: pads[i]?.[0] ?? 0, end: (pads[i]?.[0] ?? 0) + d })),
-      ),
-    ],
     {
+      backward: (
+        g,
+      ) => [
+        sliceKernel(
+          g,
+          x.shape.map((d, i) => ({ axis: i, start: pads[i]?.[0] ?? 0, end: (pads[i]?.[0] ?? 0) + d })),
+        ),
+      ],
       label: "pad",
     },
   );
@@ -431,7 +467,8 @@ export function pad(x: Tensor, pads: [number, number][], options: { value?: numb
 export function gather(x: Tensor, indices: Tensor, options: { axis?: number } = {}): Tensor {
   const y = gatherKernel(x, indices, options);
   const axis = normAxis(options.axis ?? 0, x.rank);
-  record(y, [x], (g) => [gatherBackward(g, indices, { shape: x.shape, axis })], {
+  record(y, [x], {
+    backward: (g) => [gatherBackward(g, indices, { shape: x.shape, axis })],
     saved: [indices],
     label: "gather",
   });
@@ -443,14 +480,14 @@ export function permute(x: Tensor, perm: number[]): Tensor {
   const y = permuteKernel(x, perm);
   const inv = new Array(perm.length);
   perm.forEach((p, i) => inv[p] = i);
-  record(y, [x], (g) => [permuteKernel(g, inv)], { label: "permute" });
+  record(y, [x], { backward: (g) => [permuteKernel(g, inv)], label: "permute" });
   return y;
 }
 
 /** Reshape (same number of elements). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const y = x.reshape(shape);
-  record(y, [x], (g) => [g.reshape(x.shape)], { label: "reshape" });
+  record(y, [x], { backward: (g) => [g.reshape(x.shape)], label: "reshape" });
   return y;
 }
 
@@ -472,7 +509,7 @@ function expandBack(g: Tensor, x: Tensor, axis: number | undefined, scale: numbe
 /** Sum along an axis (or all). */
 export function sum(x: Tensor, options: { axis?: number; keepDims?: boolean } = {}): Tensor {
   const y = sumKernel(x, options);
-  record(y, [x], (g) => [expandBack(g, x, options.axis, 1)], { label: "sum" });
+  record(y, [x], { backward: (g) => [expandBack(g, x, options.axis, 1)], label: "sum" });
   return y;
 }
 
@@ -480,7 +517,7 @@ export function sum(x: Tensor, options: { axis?: number; keepDims?: boolean } = 
 export function mean(x: Tensor, options: { axis?: number; keepDims?: boolean } = {}): Tensor {
   const y = meanKernel(x, options);
   const n = options.axis === undefined ? x.size : x.shape[normAxis(options.axis, x.rank)];
-  record(y, [x], (g) => [expandBack(g, x, options.axis, 1 / Math.max(n, 1))], { label: "mean" });
+  record(y, [x], { backward: (g) => [expandBack(g, x, options.axis, 1 / Math.max(n, 1))], label: "mean" });
   return y;
 }
 
@@ -488,7 +525,7 @@ export function mean(x: Tensor, options: { axis?: number; keepDims?: boolean } =
 export function softmax(x: Tensor, options: { axis?: number; log?: boolean } = {}): Tensor {
   const y = softmaxKernel(x, options);
   const axis = options.axis ?? -1, log = options.log ?? false;
-  record(y, [x], (g) => [softmaxBackward(y, g, { axis, log })], { saved: [y], label: "softmax" });
+  record(y, [x], { backward: (g) => [softmaxBackward(y, g, { axis, log })], saved: [y], label: "softmax" });
   return y;
 }
 

@@ -27,14 +27,15 @@ function mulhi(a: number, b: number): number {
 }
 
 /**
- * One Philox4x32-10 block: four u32 words from a 128-bit counter and a 64-bit key. Writes into `out`
- * when given (no allocation in hot loops).
+ * One Philox4x32-10 block: four u32 words from a 128-bit counter and a 64-bit key. Writes into
+ * `options.out` when given (no allocation in hot loops).
  */
 export function philox4x32(
   counter: ArrayLike<number>,
   key: ArrayLike<number>,
-  out: Uint32Array = new Uint32Array(4),
+  options: { out?: Uint32Array } = {},
 ): Uint32Array {
+  const out = options.out ?? new Uint32Array(4);
   let c0 = counter[0] >>> 0, c1 = counter[1] >>> 0, c2 = counter[2] >>> 0, c3 = counter[3] >>> 0;
   let k0 = key[0] >>> 0, k1 = key[1] >>> 0;
   for (let r = 0; r < 10; r++) {
@@ -82,7 +83,7 @@ export function dropoutMask(n: number, options: { p: number; seed: number }): Ui
   const out = new Uint8Array(n), ctr = [0, 0, 0, 0], w = new Uint32Array(4);
   for (let i = 0; i < n; i++) {
     ctr[0] = i;
-    philox4x32(ctr, key, w);
+    philox4x32(ctr, key, { out: w });
     out[i] = options.p > 0 && w[0] < t ? 0 : 1;
   }
   return out;
@@ -112,7 +113,7 @@ export class Rng {
       // The block index fills counter words 0 and 1, so a stream has 2^64 blocks.
       this.#ctr[0] = this.#block >>> 0;
       this.#ctr[1] = Math.floor(this.#block / 4294967296) >>> 0;
-      philox4x32(this.#ctr, this.#key, this.#buf);
+      philox4x32(this.#ctr, this.#key, { out: this.#buf });
       this.#block++;
       this.#word = 0;
     }

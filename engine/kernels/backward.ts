@@ -138,9 +138,9 @@ function bnLayout(x: Tensor): { n: number; c: number; inner: number } {
 export function batchNormSums(
   g: Tensor,
   x: Tensor,
-  stats: { mean: Tensor; variance: Tensor },
-  options: { eps: number },
+  options: { mean: Tensor; variance: Tensor; eps: number },
 ): { sumG: Tensor; sumGXhat: Tensor } {
+  const stats = options;
   const { n, c, inner } = bnLayout(x);
   const sumG = output([c]), sumGXhat = output([c]);
   const code = `${
@@ -177,9 +177,16 @@ ${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
 export function batchNormGradInput(
   g: Tensor,
   x: Tensor,
-  params: { mean: Tensor; variance: Tensor; weight?: Tensor; sums?: { sumG: Tensor; sumGXhat: Tensor } },
-  options: { eps: number; training: boolean },
+  options: {
+    mean: Tensor;
+    variance: Tensor;
+    weight?: Tensor;
+    sums?: { sumG: Tensor; sumGXhat: Tensor };
+    eps: number;
+    training: boolean;
+  },
 ): Tensor {
+  const params = options;
   const { n, c, inner } = bnLayout(x);
   const out = output(x.shape);
   const sums = options.training ? params.sums : undefined;
