@@ -383,3 +383,183 @@ ${flatMain()}  let M = P(0u); let N = P(1u);
   );
   return out;
 }
+
+/** Geometry of a 2-D window: kernel, stride, padding, dilation as [h, w] pairs. */
+export interface Window2d {
+  /** Kernel size. */
+  kernel: readonly [number, number];
+  /** Stride. */
+  stride: readonly [number, number];
+  /** Padding on each side. */
+  padding: readonly [number, number];
+  /** Dilation. */
+  dilation: readonly [number, number];
+}
+
+/**
+ * The weight gradient shared by convolution and transposed convolution:
+ * `dW[p, q, kh, kw] = Σ_n Σ_i Σ_j a[n, p, i, j] · b[n, g(p)·Q + q, i·sh − ph + kh·dh, j·sw − pw + kw·dw]`
+ * (zero outside b), with `g(p)` the group of channel p and `Q = b.channels/groups`. Convolution: a = the
+ * output gradient, b = the input; transposed convolution: a = the input, b = the output gradient.
+ * One invocation per weight element (the same multiply-adds as the forward pass).
+ */
+export function convWeightGrad(
+  a: Tensor,
+  b: Tensor,
+  options: Window2d & { groups: number },
+): Tensor {
+  if (a.rank !== 4 || b.rank !== 4 || a.shape[0] !== b.shape[0]) {
+    throw new InputError(`convWeightGrad: operands [${a.shape.join(", ")}] and [${b.shape.join(", ")}]`);
+  }
+  const [N, P, AH, AW] = a.shape, [, CB, BH, BW] = b.shape;
+  const G = options.groups, Q = CB / G;
+  const [KH, KW] = options.kernel;
+  const out = output([P, Q, KH, KW]);
+  const code = `${storageDecl([{ name: "A" }, { name: "B" }], [{ name: "D" }])}${uniformDecl(3, 17)}
+${flatMain()}  let N = P(0u); let Pc = P(1u); let AH = P(2u); let AW = P(3u);
+  let CB = P(4u); let BH = i32(P(5u)); let BW = i32(P(6u)); let Q = P(7u); let KH = P(8u); let KW = P(9u);
+  if (gi >= Pc * Q * KH * KW) { return; }
+  let kw = gi % KW; var t = gi / KW; let kh = t % KH; t = t / KH; let q = t % Q; let p = t / Q;
+  let cb = (p / P(16u)) * Q + q;
+  let oh = i32(kh * P(14u)) - PI(12u); let ow = i32(kw * P(15u)) - PI(13u);
+  var acc = 0.0;
+  for (var n = 0u; n < N; n++) {
+    let ab = (n * Pc + p) * AH * AW; let bb = (n * CB + cb) * u32(BH) * u32(BW);
+    for (var i = 0u; i < AH; i++) {
+      let bh = i32(i * P(10u)) + oh;
+      if (bh < 0 || bh >= BH) { continue; }
+      for (var j = 0u; j < AW; j++) {
+        let bw = i32(j * P(11u)) + ow;
+        if (bw >= 0 && bw < BW) { acc += A[ab + i * AW + j] * B[bb + u32(bh) * u32(BW) + u32(bw)]; }
+      }
+    }
+  }
+  D[gi] = acc;
+}`;
+  const u = new Uniforms().int(N, P, AH, AW, CB, BH, BW, Q, KH, KW, ...options.stride, ...options.padding)
+    .int(...options.dilation, P / G);
+  runFlat(compile(code, 3, "conv_weight_grad"), [a.buf, b.buf, out.buf], u, out.size);
+  return out;
+}
+
+/**
+ * Max-pooling backward: each output gradient goes to its window's first maximum in scan order (rows,
+ * then columns: PyTorch's tie rule), recomputed from `x`; gathered per input element (no atomics).
+ */
+export function maxPool2dBackward(x: Tensor, g: Tensor, options: Window2d): Tensor {
+  const [, , H, W] = x.shape, [, , OH, OW] = g.shape;
+  const out = output(x.shape);
+  const code = `${storageDecl([{ name: "X" }, { name: "G" }], [{ name: "D" }])}${uniformDecl(3, 13)}
+fn argmaxOf(base: u32, oh: u32, ow: u32) -> i32 {
+  let H = i32(P(1u)); let W = i32(P(2u));
+  let h0 = i32(oh * P(7u)) - PI(9u); let w0 = i32(ow * P(8u)) - PI(10u);
+  var best = -3.402823466e+38; var at = -1;
+  for (var i = 0u; i < P(5u); i++) {
+    let ih = h0 + i32(i * P(11u));
+    if (ih < 0 || ih >= H) { continue; }
+    for (var j = 0u; j < P(6u); j++) {
+      let iw = w0 + i32(j * P(12u));
+      if (iw < 0 || iw >= W) { continue; }
+      let v = X[base + u32(ih * W + iw)];
+      if (at < 0 || v > best) { best = v; at = ih * W + iw; }
+    }
+  }
+  return at;
+}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let H = P(1u); let W = P(2u); let OH = P(3u); let OW = P(4u);
+  let w = i32(gi % W); let h = i32((gi / W) % H); let nc = gi / (W * H);
+  let base = nc * H * W;
+  var acc = 0.0;
+  for (var i = 0u; i < P(5u); i++) {
+    let sh = h + PI(9u) - i32(i * P(11u));
+    if (sh < 0 || u32(sh) % P(7u) != 0u || u32(sh) / P(7u) >= OH) { continue; }
+    let oh = u32(sh) / P(7u);
+    for (var j = 0u; j < P(6u); j++) {
+      let sw = w + PI(10u) - i32(j * P(12u));
+      if (sw < 0 || u32(sw) % P(8u) != 0u || u32(sw) / P(8u) >= OW) { continue; }
+      let ow = u32(sw) / P(8u);
+      if (argmaxOf(base, oh, ow) == h * i32(W) + w) { acc += G[(nc * OH + oh) * OW + ow]; }
+    }
+  }
+  D[gi] = acc;
+}`;
+  const { kernel: k, stride: s, padding: p, dilation: d } = options;
+  const u = new Uniforms().int(x.size, H, W, OH, OW, ...k, ...s, ...p, ...d);
+  runFlat(compile(code, 3, "max_pool2d_backward"), [x.buf, g.buf, out.buf], u, x.size);
+  return out;
+}
+
+/**
+ * Average-pooling backward: each input element gathers `g/divisor` from the windows that contain it;
+ * the divisor is kh·kw (`countIncludePad`, PyTorch's default) or the window's in-bounds count.
+ */
+export function avgPool2dBackward(
+  g: Tensor,
+  options: Window2d & { shape: readonly number[]; countIncludePad: boolean },
+): Tensor {
+  const [, , H, W] = options.shape, [, , OH, OW] = g.shape;
+  const out = output(options.shape);
+  const code = `${storageDecl([{ name: "G" }], [{ name: "D" }])}${uniformDecl(2, 12)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let H = i32(P(1u)); let W = i32(P(2u)); let OH = P(3u); let OW = P(4u);
+  let KH = i32(P(5u)); let KW = i32(P(6u));
+  let w = i32(gi % u32(W)); let h = i32((gi / u32(W)) % u32(H)); let nc = gi / u32(W * H);
+  var acc = 0.0;
+  for (var i = 0; i < KH; i++) {
+    let sh = h + PI(9u) - i;
+    if (sh < 0 || u32(sh) % P(7u) != 0u || u32(sh) / P(7u) >= OH) { continue; }
+    let oh = u32(sh) / P(7u);
+    let h0 = i32(oh * P(7u)) - PI(9u);
+    for (var j = 0; j < KW; j++) {
+      let sw = w + PI(10u) - j;
+      if (sw < 0 || u32(sw) % P(8u) != 0u || u32(sw) / P(8u) >= OW) { continue; }
+      let ow = u32(sw) / P(8u);
+      let w0 = i32(ow * P(8u)) - PI(10u);
+      var div = f32(KH * KW);
+      if (P(11u) == 0u) {
+        div = f32((min(h0 + KH, H) - max(h0, 0)) * (min(w0 + KW, W) - max(w0, 0)));
+      }
+      acc += G[(nc * OH + oh) * OW + ow] / div;
+    }
+  }
+  D[gi] = acc;
+}`;
+  const { kernel: k, stride: s, padding: p } = options;
+  const n = numel(options.shape);
+  const u = new Uniforms().int(n, H, W, OH, OW, ...k, ...s, ...p, options.countIncludePad ? 1 : 0);
+  runFlat(compile(code, 2, "avg_pool2d_backward"), [g.buf, out.buf], u, n);
+  return out;
+}
+
+/**
+ * Adaptive average-pooling backward (PyTorch's bins: rows ⌊i·H/OH⌋ … ⌈(i+1)·H/OH⌉ − 1): each input
+ * element gathers `g/bin size` from every bin that contains it (bins may overlap).
+ */
+export function adaptiveAvgPool2dBackward(g: Tensor, options: { shape: readonly number[] }): Tensor {
+  const [, , H, W] = options.shape, [, , OH, OW] = g.shape;
+  const out = output(options.shape);
+  const code = `${storageDecl([{ name: "G" }], [{ name: "D" }])}${uniformDecl(2, 5)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let H = P(1u); let W = P(2u); let OH = P(3u); let OW = P(4u);
+  let w = gi % W; let h = (gi / W) % H; let nc = gi / (W * H);
+  var acc = 0.0;
+  for (var i = 0u; i < OH; i++) {
+    let hs = (i * H) / OH; let he = ((i + 1u) * H + OH - 1u) / OH;
+    if (h < hs || h >= he) { continue; }
+    for (var j = 0u; j < OW; j++) {
+      let ws = (j * W) / OW; let we = ((j + 1u) * W + OW - 1u) / OW;
+      if (w >= ws && w < we) { acc += G[(nc * OH + i) * OW + j] / f32((he - hs) * (we - ws)); }
+    }
+  }
+  D[gi] = acc;
+}`;
+  const n = numel(options.shape);
+  runFlat(
+    compile(code, 2, "adaptive_avg_pool2d_backward"),
+    [g.buf, out.buf],
+    new Uniforms().int(n, H, W, OH, OW),
+    n,
+  );
+  return out;
+}
