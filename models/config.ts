@@ -26,14 +26,15 @@ export interface ConfigEntry {
 /** A model's configuration keys. */
 export type ConfigSpec = Record<string, ConfigEntry>;
 
-type ValueOf<E extends ConfigEntry> = E["type"] extends "int" | "float" ? number
+/** The value type of one configuration entry. */
+export type ConfigValueOf<E extends ConfigEntry> = E["type"] extends "int" | "float" ? number
   : E["type"] extends "bool" ? boolean
   : E["type"] extends "int_list" ? number[]
   : E["choices"] extends readonly string[] ? E["choices"][number]
   : string;
 
 /** The resolved values of a spec. */
-export type ConfigValues<S extends ConfigSpec> = { -readonly [K in keyof S]: ValueOf<S[K]> };
+export type ConfigValues<S extends ConfigSpec> = { -readonly [K in keyof S]: ConfigValueOf<S[K]> };
 
 /** A value as given: typed, or a string to parse. */
 export type ConfigInput = number | boolean | string | readonly number[];

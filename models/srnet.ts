@@ -153,8 +153,6 @@ export function structureLayers(structure: string, count: number): SrnetLayerKin
   throw new InputError(`srnet config structure=${structure}: expected sr, gp, lf, es or sfs`);
 }
 
-type Layer = GroupConv1d;
-
 /** SRNet. */
 export class Srnet extends Module {
   /** Resolved configuration. */
@@ -164,11 +162,11 @@ export class Srnet extends Module {
   /** BatchNorm after the expand layer. */
   readonly expand_bn: BatchNorm1d;
   /** Expand layer. */
-  readonly expand_conv: Layer;
+  readonly expand_conv: GroupConv1d;
   /** Output layer. */
-  readonly final_layer: Layer;
+  readonly final_layer: GroupConv1d;
   /** Block layers. */
-  readonly layers_conv: ModuleList<Layer>;
+  readonly layers_conv: ModuleList<GroupConv1d>;
   /** Block norms. */
   readonly layers_bn: ModuleList<BatchNorm1d>;
   /** Dropout. */
@@ -226,7 +224,7 @@ export class Srnet extends Module {
       outG: number[],
       k: number,
       dilation: number,
-    ): Layer => {
+    ): GroupConv1d => {
       if (kind === "s") return new SplitRecombineLayer(inG, outG, k, { dilation, recombine });
       if (kind === "g") return new GroupConv1d(inG, outG, k, { dilation });
       return new GroupConv1d([sum(inG)], [sum(outG)], k, { dilation });
@@ -240,7 +238,7 @@ export class Srnet extends Module {
     this.expand_conv = this.addModule("expand_conv", make(kinds[0], inWidths, split, fw[0], 1));
     const pad = [Math.floor(fw[0] / 2)];
     const shift = [c.causal ? Math.floor(fw[0] / 2) : 0];
-    const convs: Layer[] = [], bns: BatchNorm1d[] = [];
+    const convs: GroupConv1d[] = [], bns: BatchNorm1d[] = [];
     let dilation = fw[0];
     for (let i = 1; i < fw.length; i++) {
       pad.push(Math.floor(((fw[i] - 1) * dilation) / 2));

@@ -1,0 +1,149 @@
+// Lifter inference throughput: Martinez (1024 wide, 2 residual blocks, BatchNorm folded) at batch 1, 64
+// and 1024, and single-frame SRNet (SR, 1024 channels, 5 groups, multiply) — poses/s, with the same
+// models in PyTorch CPU (2 threads, eval, no_grad; the reference modules of tests/fixtures/gen_models.py)
+// timed in the same run when /usr/bin/python3 has torch. Target: Martinez batch 1024 ≥ 3,000 poses/s.
+// Numbers are per forward *including* the readback of the output (what `posegpu run` pays); batch 1
+// and 64 are also timed with 8 forwards queued per submit (a pipeline that reads back once).
+// Run: deno bench -A bench/lifter_bench.ts   (the summary table prints after Deno's)
+// Matmul tiles: `posegpu tune` caches measured tiles for these shapes; the summary says which are used.
+import { backend, chosenTile, initEngine, type Tensor, tensor, tidy, tuneMatmul } from "../engine/mod.ts";
+import { Martinez } from "../models/martinez.ts";
+import { Srnet } from "../models/srnet.ts";
+import { median, torchTimings } from "./_torch.ts";
+
+await initEngine();
+
+interface Case {
+  name: string;
+  model: { forward(x: Tensor): Tensor };
+  batch: number;
+  input: Tensor;
+  torch: string; // "martinez|B" or "srnet|B"
+}
+
+const martinez = new Martinez();
+await martinez.foldBatchNorm();
+const srnet = new Srnet();
+await srnet.foldBatchNorm();
+const rand = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+const CASES: Case[] = [
+  ...[1, 64, 1024].map((b) => ({
+    name: `martinez B=${b}`,
+    model: martinez,
+    batch: b,
+    input: tensor(rand(b * 32), [b, 32]),
+    torch: `martinez|${b}`,
+  })),
+  ...[1, 1024].map((b) => ({
+    name: `srnet SR single-frame B=${b}`,
+    model: srnet,
+    batch: b,
+    input: tensor(rand(b * 34), [b, 1, 17, 2]),
+    torch: `srnet|${b}`,
+  })),
+];
+
+async function once(c: Case): Promise<void> {
+  const y = tidy(() => c.model.forward(c.input));
+  await y.read();
+  y.dispose();
+}
+
+for (const c of CASES) {
+  Deno.bench({ name: `${c.name} (forward + read)`, n: c.batch >= 1024 ? 3 : 10, warmup: 1 }, () => once(c));
+}
+
+async function timeOurs(c: Case, reps: number): Promise<number> {
+  await once(c);
+  const ts: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t = performance.now();
+    await once(c);
+    ts.push(performance.now() - t);
+  }
+  return median(ts);
+}
+
+async function timePipelined(c: Case, per: number): Promise<number> {
+  const ts: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const t = performance.now();
+    const ys: Tensor[] = [];
+    for (let i = 0; i < per; i++) ys.push(tidy(() => c.model.forward(c.input)));
+    await ys[per - 1].read();
+    for (const y of ys) y.dispose();
+    ts.push((performance.now() - t) / per);
+  }
+  return median(ts);
+}
+
+const TORCH = `
+import json, os, sys, time, torch
+sys.path.insert(0, sys.argv[1])
+import gen_models as g
+torch.set_num_threads(2)
+models = {"martinez": g.Martinez().eval(), "srnet": g.Srnet().eval()}
+out = {}
+with torch.no_grad():
+    for spec in sys.argv[2:]:
+        name, b = spec.split("|"); b = int(b)
+        x = torch.randn(b, 32) if name == "martinez" else torch.randn(b, 1, 17, 2)
+        m = models[name]
+        for _ in range(2): m(x)
+        ts = []
+        for _ in range(7 if b >= 1024 else 25):
+            t = time.perf_counter(); m(x); ts.append((time.perf_counter() - t) * 1000)
+        ts.sort(); out[spec] = ts[len(ts) // 2]
+print(json.dumps(out))
+`;
+
+globalThis.addEventListener("unload", () => {});
+const ours = new Map<string, number>();
+const piped = new Map<string, number>();
+for (const c of CASES) {
+  ours.set(c.name, await timeOurs(c, c.batch >= 1024 ? 3 : 9));
+  if (c.batch < 1024) piped.set(c.name, await timePipelined(c, 8));
+}
+const fixtures = new URL("../tests/fixtures", import.meta.url).pathname;
+const torch = await torchTimings(TORCH, [fixtures, ...CASES.map((c) => c.torch)]);
+const poses = (b: number, ms: number) => (b * 1000) / ms;
+console.log(
+  `\nlifters on this adapter (${
+    backend().device.adapterInfo?.description || "WebGPU"
+  }) vs PyTorch CPU, same run`,
+);
+for (const c of CASES) {
+  const ms = ours.get(c.name)!;
+  const p = piped.get(c.name);
+  const t = torch?.[c.torch];
+  console.log(
+    `${c.name.padEnd(28)} ${ms.toFixed(2).padStart(8)} ms ${
+      poses(c.batch, ms).toFixed(0).padStart(7)
+    } poses/s` +
+      (p ? ` (8 per submit: ${poses(c.batch, p).toFixed(0)} poses/s)` : "") +
+      (t
+        ? ` | torch ${t.toFixed(2)} ms ${poses(c.batch, t).toFixed(0)} poses/s | ours/torch ${
+          (t / ms).toFixed(2)
+        }`
+        : " | torch n/a"),
+  );
+}
+const tile = chosenTile(1024, 1024, 1024, "NN");
+const m1024 = poses(1024, ours.get("martinez B=1024")!);
+console.log(
+  `martinez B=1024 with the ${tile.kind} ${tile.tm}x${tile.tn} tile in use: ${m1024.toFixed(0)} poses/s`,
+);
+// What `posegpu tune` would give: measure the candidate tiles for Martinez's B=1024 shapes in this process
+// only (save: false leaves the on-disk cache alone), then time again.
+for (const s of [{ m: 1024, n: 1024, k: 1024 }, { m: 1024, n: 1024, k: 32 }, { m: 1024, n: 48, k: 1024 }]) {
+  await tuneMatmul(s, { save: false });
+}
+const tuned = chosenTile(1024, 1024, 1024, "NN");
+const mTuned = poses(1024, await timeOurs(CASES.find((c) => c.name === "martinez B=1024")!, 3));
+console.log(
+  `martinez B=1024 with tuned tiles (${tuned.kind} ${tuned.tm}x${tuned.tn}): ${mTuned.toFixed(0)} poses/s`,
+);
+const best = Math.max(m1024, mTuned);
+console.log(
+  `target martinez B=1024 ≥ 3000 poses/s: ${best.toFixed(0)} → ${best >= 3000 ? "met" : "NOT met"}`,
+);
