@@ -18,6 +18,7 @@ export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   eval: () => import("./commands/eval.ts"),
   convert: () => import("./commands/convert.ts"),
   bvh: () => import("./commands/bvh.ts"),
+  run: () => import("./commands/run.ts"),
 };
 
 /** One-line summaries for `posegpu --help` (kept here so help needs no imports). */
@@ -27,6 +28,7 @@ const SUMMARIES: Record<string, string> = {
   eval: "evaluate predictions: COCO keypoint AP/AR, Human3.6M protocols",
   convert: "convert keypoint files between formats and skeletons",
   bvh: "turn a BVH mocap clip into pose JSON (and pose files into BVH)",
+  run: "raw network forward of a model on a safetensors input (parity checks)",
 };
 
 function mainHelp(): string {
