@@ -38,6 +38,7 @@ interface Node {
 }
 
 const nodes = new WeakMap<Tensor, Node>();
+const consumed = new WeakSet<Tensor>(); // outputs whose node a backward() ran (for a clear error)
 let depth = 0; // withGrad nesting
 let paused = 0; // noGrad nesting (and backward itself)
 let scopeNodes: Set<Node> | null = null;
@@ -79,7 +80,7 @@ export function withGrad<T>(fn: () => T): T {
   }
 }
 
-/** Runs `fn` with recording off (evaluation inside a training scope, parameter updates). */
+/** Runs `fn` with recording off (evaluation inside a training scope); it wins over an inner `withGrad`. */
 export function noGrad<T>(fn: () => T): T {
   paused++;
   try {
@@ -170,6 +171,11 @@ export function backward(loss: Tensor, options: { grad?: Tensor } = {}): void {
     );
   }
   if (!requiresGrad(loss)) {
+    if (consumed.has(loss)) {
+      throw new InputError(
+        "backward: the graph behind this loss was already consumed by an earlier backward()",
+      );
+    }
     throw new InputError(
       "backward: the loss does not depend on any tensor that requires a gradient " +
         "(mark parameters with param() and run the forward pass inside withGrad())",
@@ -210,6 +216,7 @@ export function backward(loss: Tensor, options: { grad?: Tensor } = {}): void {
       const n = nodes.get(t)!;
       const g = grads.get(t);
       nodes.delete(t);
+      consumed.add(t);
       scopeNodes?.delete(n);
       if (g) {
         grads.delete(t);

@@ -21,6 +21,7 @@ import { mean as meanKernel, softmax as softmaxKernel, sum as sumKernel } from "
 import {
   batchNormGradInput,
   batchNormSums,
+  batchNormTrainBackward,
   gatherBackward,
   pointwise,
   softmaxBackward,
@@ -365,21 +366,30 @@ export function batchNormTraining(
   options: { eps?: number; momentum?: number } = {},
 ): { y: Tensor; mean: Tensor; variance: Tensor } {
   const eps = options.eps ?? 1e-5;
+  const perChannel = x.rank >= 2 ? x.size / x.shape[1] : 0;
+  if (perChannel < 2) {
+    throw new InputError(
+      `batch norm in training mode needs more than one value per channel, got [${x.shape.join(", ")}]`,
+    );
+  }
   const { mean, variance } = batchStats(x);
   const { weight, bias } = params;
   const y = batchNormKernel(x, { mean, variance, weight, bias }, { eps });
   if (params.running) {
     updateRunningStats(params.running, { mean, variance }, {
       momentum: options.momentum ?? 0.1,
-      count: x.size / x.shape[1],
+      count: perChannel,
     });
   }
   record(y, [x, weight, bias], {
     backward: (g, needs) => {
-      const s = batchNormSums(g, x, { mean, variance, eps });
-      const dx = needs[0]
-        ? batchNormGradInput(g, x, { mean, variance, weight, sums: s, eps, training: true })
-        : null;
+      let s: { sumG: Tensor; sumGXhat: Tensor }, dx: Tensor | null = null;
+      if (needs[0] && perChannel <= 4096) {
+        ({ dx, ...s } = batchNormTrainBackward(g, x, { mean, variance, weight, eps }));
+      } else {
+        s = batchNormSums(g, x, { mean, variance, eps });
+        if (needs[0]) dx = batchNormGradInput(g, x, { mean, variance, weight, sums: s, eps, training: true });
+      }
       const dw = needs[1] ? s.sumGXhat : (s.sumGXhat.dispose(), null);
       const db = needs[2] ? s.sumG : (s.sumG.dispose(), null);
       return [dx, dw, db];

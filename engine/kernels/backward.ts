@@ -563,3 +563,65 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
   );
   return out;
 }
+
+/**
+ * Training-mode batch-norm backward in one dispatch, one invocation per channel: the channel sums, then
+ * `dx` of that channel (for short channels — N·inner ≤ 4096 — where a second pass over all elements
+ * would cost more in dispatch than it gains in parallelism). Same formulas as `batchNormSums` +
+ * `batchNormGradInput`.
+ */
+export function batchNormTrainBackward(
+  g: Tensor,
+  x: Tensor,
+  options: { mean: Tensor; variance: Tensor; weight?: Tensor; eps: number },
+): { dx: Tensor; sumG: Tensor; sumGXhat: Tensor } {
+  const { n, c, inner } = bnLayout(x);
+  const dx = output(x.shape), sumG = output([c]), sumGXhat = output([c]);
+  const code = `${
+    storageDecl([{ name: "G" }, { name: "X" }, { name: "Mean" }, { name: "Var" }, { name: "W" }], [
+      { name: "DX" },
+      { name: "SG" },
+      { name: "SGX" },
+    ])
+  }${uniformDecl(8, 5)}
+${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
+  if (gi >= C) { return; }
+  let m = Mean[gi]; let inv = inverseSqrt(Var[gi] + PF(3u));
+  let w = select(1.0, W[min(gi, arrayLength(&W) - 1u)], P(4u) != 0u);
+  var sg = 0.0; var sgx = 0.0;
+  for (var b = 0u; b < n; b++) {
+    for (var i = 0u; i < inner; i++) {
+      let j = (b * C + gi) * inner + i;
+      let gv = G[j];
+      sg += gv; sgx += gv * (X[j] - m);
+    }
+  }
+  sgx = sgx * inv;
+  SG[gi] = sg; SGX[gi] = sgx;
+  let M = f32(n * inner);
+  for (var b = 0u; b < n; b++) {
+    for (var i = 0u; i < inner; i++) {
+      let j = (b * C + gi) * inner + i;
+      let xh = (X[j] - m) * inv;
+      DX[j] = w * inv * (G[j] - sg / M - xh * sgx / M);
+    }
+  }
+}`;
+  const u = new Uniforms().int(n, c, inner).float(options.eps).int(options.weight ? 1 : 0);
+  runFlat(
+    compile(code, 8, "batch_norm_train_backward"),
+    [
+      g.buf,
+      x.buf,
+      options.mean.buf,
+      options.variance.buf,
+      (options.weight ?? options.mean).buf,
+      dx.buf,
+      sumG.buf,
+      sumGXhat.buf,
+    ],
+    u,
+    c,
+  );
+  return { dx, sumG, sumGXhat };
+}
