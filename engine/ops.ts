@@ -19,10 +19,14 @@ import {
 } from "./kernels/shape.ts";
 import { mean as meanKernel, softmax as softmaxKernel, sum as sumKernel } from "./kernels/reduce.ts";
 import {
+  adaptiveAvgPool2dBackward,
+  avgPool2dBackward,
   batchNormGradInput,
   batchNormSums,
   batchNormTrainBackward,
+  convWeightGrad,
   gatherBackward,
+  maxPool2dBackward,
   pointwise,
   softmaxBackward,
   sumToShape,
@@ -31,6 +35,23 @@ import {
 } from "./kernels/backward.ts";
 import { isSoftwareAdapter } from "./backend.ts";
 import { dropoutApply } from "./kernels/random.ts";
+import {
+  conv1d as conv1dKernel,
+  type Conv1dOptions,
+  conv2d as conv2dKernel,
+  type Conv2dOptions,
+  convTranspose2d as convTranspose2dKernel,
+  type ConvTranspose2dOptions,
+} from "./kernels/conv.ts";
+import {
+  adaptiveAvgPool2d as adaptiveAvgPool2dKernel,
+  avgPool2d as avgPool2dKernel,
+  type AvgPool2dOptions,
+  globalAvgPool2d as globalAvgPool2dKernel,
+  maxPool2d as maxPool2dKernel,
+  type MaxPool2dOptions,
+  type PoolSize,
+} from "./kernels/pool.ts";
 import { normAxis } from "./kernels/common.ts";
 import { noGrad, record } from "./autograd.ts";
 import { InputError } from "./errors.ts";
@@ -547,4 +568,210 @@ export function logSoftmax(x: Tensor, options: { axis?: number } = {}): Tensor {
 /** A copy of `x` that is not part of any tape (a constant for later ops). */
 export function detach(x: Tensor): Tensor {
   return noGrad(() => x.reshape(x.shape));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Convolution and pooling (forward kernels: engine/kernels/conv.ts and pool.ts).
+
+type Pair = readonly [number, number];
+const pair2 = (v: number | readonly [number, number] | undefined, def: Pair): Pair =>
+  v === undefined ? def : typeof v === "number" ? [v, v] : [v[0], v[1]];
+
+/** Bias gradient of an NC… output: Σ over every axis but 1. */
+function channelSum(g: Tensor): Tensor {
+  const s = sumToShape(g, g.shape.map((d, i) => i === 1 ? d : 1));
+  const r = s.reshape([g.shape[1]]);
+  s.dispose();
+  return r;
+}
+
+/** Shared backward of the conv family's fused epilogue: [gz for the product, d bias, d residual]. */
+function convEpilogueGrads(
+  g: Tensor,
+  y: Tensor,
+  needs: boolean[],
+  e: { bias?: Tensor; residual?: Tensor; slope: number },
+): { gz: Tensor; db: Tensor | null; dr: Tensor | null } {
+  const gz = epilogueGrad(g, y, e.residual, e.slope);
+  return { gz, db: needs[2] ? channelSum(gz) : null, dr: needs[3] ? g : null };
+}
+
+/**
+ * 2-D convolution as `torch.nn.functional.conv2d` with the fused epilogue
+ * `act(conv(x, w) + bias) + residual`. Gradients: x by the transposed convolution of the output
+ * gradient, w by `convWeightGrad`, bias by a channel sum.
+ */
+export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tensor {
+  const y = conv2dKernel(x, w, options);
+  const stride = pair2(options.stride, [1, 1]), padding = pair2(options.padding, [0, 0]);
+  const dilation = pair2(options.dilation, [1, 1]), groups = options.groups ?? 1;
+  const kernel: Pair = [w.shape[2], w.shape[3]];
+  const { bias, residual } = options;
+  const slope = slopeOf(options.activation, options.alpha);
+  record(y, [x, w, bias, residual], {
+    backward: (g, needs) => {
+      const { gz, db, dr } = convEpilogueGrads(g, y, needs, { bias, residual, slope });
+      let dx: Tensor | null = null;
+      if (needs[0]) {
+        // The rows/columns the forward stride skipped at the end come back as output padding.
+        const op = [0, 1].map((i) =>
+          x.shape[2 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1 -
+          (y.shape[2 + i] - 1) * stride[i]
+        );
+        dx = convTranspose2dKernel(gz, w, {
+          stride,
+          padding,
+          dilation,
+          groups,
+          outputPadding: [op[0], op[1]],
+        });
+      }
+      const dw = needs[1] ? convWeightGrad(gz, x, { kernel, stride, padding, dilation, groups }) : null;
+      if (gz !== g) gz.dispose();
+      return [dx, dw, db, dr];
+    },
+    saved: [x, w, slope !== 1 ? y : null, slope !== 1 ? residual : null],
+    label: "conv2d",
+  });
+  return y;
+}
+
+/**
+ * 1-D convolution as `torch.nn.functional.conv1d` (stride, padding, dilation, groups) with the fused
+ * epilogue; its backward runs the 2-D kernels on height-1 views.
+ */
+export function conv1d(x: Tensor, w: Tensor, options: Conv1dOptions = {}): Tensor {
+  const y = conv1dKernel(x, w, options);
+  const s = options.stride ?? 1,
+    p = options.padding ?? 0,
+    d = options.dilation ?? 1,
+    groups = options.groups ?? 1;
+  const { bias, residual } = options;
+  const slope = slopeOf(options.activation, options.alpha);
+  record(y, [x, w, bias, residual], {
+    backward: (g, needs) => {
+      const { gz, db, dr } = convEpilogueGrads(g, y, needs, { bias, residual, slope });
+      const [N, C, T] = x.shape, [O, Cg, K] = w.shape, OT = y.shape[2];
+      const gz4 = gz.reshape([N, O, 1, OT]);
+      let dx: Tensor | null = null, dw: Tensor | null = null;
+      if (needs[0]) {
+        const w4 = w.reshape([O, Cg, 1, K]);
+        const op = T + 2 * p - d * (K - 1) - 1 - (OT - 1) * s;
+        const dx4 = convTranspose2dKernel(gz4, w4, {
+          stride: [1, s],
+          padding: [0, p],
+          dilation: [1, d],
+          groups,
+          outputPadding: [0, op],
+        });
+        dx = dx4.reshape([N, C, T]);
+        dx4.dispose();
+        w4.dispose();
+      }
+      if (needs[1]) {
+        const x4 = x.reshape([N, C, 1, T]);
+        const dw4 = convWeightGrad(gz4, x4, {
+          kernel: [1, K],
+          stride: [1, s],
+          padding: [0, p],
+          dilation: [1, d],
+          groups,
+        });
+        dw = dw4.reshape([O, Cg, K]);
+        dw4.dispose();
+        x4.dispose();
+      }
+      gz4.dispose();
+      if (gz !== g) gz.dispose();
+      return [dx, dw, db, dr];
+    },
+    saved: [x, w, slope !== 1 ? y : null, slope !== 1 ? residual : null],
+    label: "conv1d",
+  });
+  return y;
+}
+
+/**
+ * 2-D transposed convolution as `torch.nn.functional.conv_transpose2d` (weight [C, O/groups, kh, kw])
+ * with the fused epilogue. Gradients: x by the convolution of the output gradient with the same weight,
+ * w by `convWeightGrad` with the roles of input and output swapped.
+ */
+export function convTranspose2d(x: Tensor, w: Tensor, options: ConvTranspose2dOptions = {}): Tensor {
+  const y = convTranspose2dKernel(x, w, options);
+  const stride = pair2(options.stride, [1, 1]), padding = pair2(options.padding, [0, 0]);
+  const dilation = pair2(options.dilation, [1, 1]), groups = options.groups ?? 1;
+  const kernel: Pair = [w.shape[2], w.shape[3]];
+  const { bias, residual } = options;
+  const slope = slopeOf(options.activation, options.alpha);
+  record(y, [x, w, bias, residual], {
+    backward: (g, needs) => {
+      const { gz, db, dr } = convEpilogueGrads(g, y, needs, { bias, residual, slope });
+      let dx: Tensor | null = null;
+      if (needs[0]) {
+        dx = conv2dKernel(gz, w, { stride, padding, dilation, groups });
+        if (dx.shape[2] !== x.shape[2] || dx.shape[3] !== x.shape[3]) {
+          // Output padding ≥ stride (allowed below the dilation) adds a row the input never had.
+          const cut = sliceKernel(dx, [{ axis: 2, end: x.shape[2] }, { axis: 3, end: x.shape[3] }]);
+          dx.dispose();
+          dx = cut;
+        }
+      }
+      const dw = needs[1] ? convWeightGrad(x, gz, { kernel, stride, padding, dilation, groups }) : null;
+      if (gz !== g) gz.dispose();
+      return [dx, dw, db, dr];
+    },
+    saved: [x, w, slope !== 1 ? y : null, slope !== 1 ? residual : null],
+    label: "conv_transpose2d",
+  });
+  return y;
+}
+
+/** 2-D max pooling as `torch.nn.functional.max_pool2d` (gradient to each window's first maximum). */
+export function maxPool2d(x: Tensor, kernel: PoolSize, options: MaxPool2dOptions = {}): Tensor {
+  const y = maxPool2dKernel(x, kernel, options);
+  const k = pair2(kernel, [1, 1]);
+  const win = {
+    kernel: k,
+    stride: pair2(options.stride, k),
+    padding: pair2(options.padding, [0, 0]),
+    dilation: pair2(options.dilation, [1, 1]),
+  };
+  record(y, [x], { backward: (g) => [maxPool2dBackward(x, g, win)], saved: [x], label: "max_pool2d" });
+  return y;
+}
+
+/** 2-D average pooling as `torch.nn.functional.avg_pool2d`. */
+export function avgPool2d(x: Tensor, kernel: PoolSize, options: AvgPool2dOptions = {}): Tensor {
+  const y = avgPool2dKernel(x, kernel, options);
+  const k = pair2(kernel, [1, 1]);
+  const win = {
+    kernel: k,
+    stride: pair2(options.stride, k),
+    padding: pair2(options.padding, [0, 0]),
+    dilation: [1, 1] as Pair,
+    shape: x.shape,
+    countIncludePad: options.countIncludePad ?? true,
+  };
+  record(y, [x], { backward: (g) => [avgPool2dBackward(g, win)], label: "avg_pool2d" });
+  return y;
+}
+
+/** Adaptive average pooling as `torch.nn.functional.adaptive_avg_pool2d`. */
+export function adaptiveAvgPool2d(x: Tensor, size: PoolSize = 1): Tensor {
+  const y = adaptiveAvgPool2dKernel(x, size);
+  record(y, [x], {
+    backward: (g) => [adaptiveAvgPool2dBackward(g, { shape: x.shape })],
+    label: "adaptive_avg_pool2d",
+  });
+  return y;
+}
+
+/** Global average pooling: the mean over H and W as [N, C, 1, 1]. */
+export function globalAvgPool2d(x: Tensor): Tensor {
+  const y = globalAvgPool2dKernel(x);
+  record(y, [x], {
+    backward: (g) => [adaptiveAvgPool2dBackward(g, { shape: x.shape })],
+    label: "global_avg_pool2d",
+  });
+  return y;
 }

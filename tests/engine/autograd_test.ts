@@ -28,8 +28,9 @@ import { fixture } from "../_shared.ts";
 
 const file = await readSafetensors(fixture("grads.safetensors"));
 await initEngine();
-// Warm-up: the first matmul allocates the engine's lifelong dummy epilogue buffer.
+// Warm-up: the first matmul and convolution allocate lifelong dummy epilogue buffers.
 tidy(() => ops.linear(tensor([1], [1, 1]), tensor([1], [1, 1]), { bias: tensor([1]) }));
+tidy(() => ops.conv2d(tensor([1], [1, 1, 1, 1]), tensor([1], [1, 1, 1, 1])));
 
 type Case = { run: (x: Tensor[]) => Tensor; fd?: boolean; rtol?: number; atol?: number };
 const bnT = (eps = 1e-5) => ([x, g, b]: Tensor[]) =>
@@ -135,6 +136,37 @@ const CASES: Record<string, Case> = {
     atol: 1e-5,
     fd: true,
   },
+  conv2d_s2p1: { run: ([x, w, b]) => ops.conv2d(x, w, { bias: b, stride: 2, padding: 1 }), fd: true },
+  conv2d_groups_dil: {
+    run: ([x, w]) => ops.conv2d(x, w, { padding: 2, dilation: 2, groups: 2 }),
+    fd: true,
+  },
+  conv2d_relu_residual: {
+    run: ([x, w, b, r]) => ops.conv2d(x, w, { bias: b, padding: 1, activation: "relu", residual: r }),
+  },
+  conv2d_1x1: { run: ([x, w, b]) => ops.conv2d(x, w, { bias: b }) },
+  conv2d_stride3: { run: ([x, w]) => ops.conv2d(x, w, { stride: 3 }) },
+  conv1d_dil3: { run: ([x, w]) => ops.conv1d(x, w, { dilation: 3 }), fd: true },
+  conv1d_stride3: { run: ([x, w, b]) => ops.conv1d(x, w, { bias: b, stride: 3 }) },
+  conv1d_groups_leaky: {
+    run: ([x, w, b]) => ops.conv1d(x, w, { bias: b, groups: 2, activation: "leaky_relu", alpha: 0.01 }),
+  },
+  conv_t_4x4_s2: { run: ([x, w]) => ops.convTranspose2d(x, w, { stride: 2, padding: 1 }), fd: true },
+  conv_t_groups_op: {
+    run: ([x, w, b]) =>
+      ops.convTranspose2d(x, w, { bias: b, stride: 2, padding: 1, outputPadding: 1, groups: 2 }),
+    fd: true,
+  },
+  conv_t_relu: { run: ([x, w, b]) => ops.convTranspose2d(x, w, { bias: b, padding: 1, activation: "relu" }) },
+  maxpool_3s2p1: { run: ([x]) => ops.maxPool2d(x, 3, { stride: 2, padding: 1 }) },
+  maxpool_2: { run: ([x]) => ops.maxPool2d(x, 2) },
+  maxpool_dil: { run: ([x]) => ops.maxPool2d(x, 3, { stride: 2, dilation: 2 }) },
+  avgpool_3s2p1: { run: ([x]) => ops.avgPool2d(x, 3, { stride: 2, padding: 1 }), fd: true },
+  avgpool_nopad_count: {
+    run: ([x]) => ops.avgPool2d(x, 3, { stride: 2, padding: 1, countIncludePad: false }),
+  },
+  adaptive_avg: { run: ([x]) => ops.adaptiveAvgPool2d(x, [3, 2]), fd: true },
+  global_avg: { run: ([x]) => ops.globalAvgPool2d(x) },
 };
 
 interface Inputs {
