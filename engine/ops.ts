@@ -28,6 +28,8 @@ import {
   gatherBackward,
   maxPool2dBackward,
   pointwise,
+  resizeBilinearBackward,
+  resizeNearestBackward,
   softmaxBackward,
   sumToShape,
   transposeEpilogue,
@@ -52,6 +54,13 @@ import {
   type MaxPool2dOptions,
   type PoolSize,
 } from "./kernels/pool.ts";
+import {
+  pad2d as pad2dKernel,
+  type Pad2dOptions,
+  resizeBilinear as resizeBilinearKernel,
+  type ResizeBilinearOptions,
+  resizeNearest as resizeNearestKernel,
+} from "./kernels/resize.ts";
 import { normAxis } from "./kernels/common.ts";
 import { noGrad, record } from "./autograd.ts";
 import { InputError } from "./errors.ts";
@@ -773,5 +782,54 @@ export function globalAvgPool2d(x: Tensor): Tensor {
     backward: (g) => [adaptiveAvgPool2dBackward(g, { shape: x.shape })],
     label: "global_avg_pool2d",
   });
+  return y;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Resizing and 2-D padding (forward kernels: engine/kernels/resize.ts).
+
+/** PyTorch's `area_pixel_compute_scale` in float32, as the forward kernel computes it. */
+function resizeScale(inSize: number, outSize: number, alignCorners: boolean): number {
+  if (alignCorners) return outSize > 1 ? Math.fround((inSize - 1) / (outSize - 1)) : 0;
+  return Math.fround(inSize / outSize);
+}
+
+/** Bilinear resize as `F.interpolate(x, size, mode="bilinear", align_corners)`. */
+export function resizeBilinear(
+  x: Tensor,
+  size: readonly [number, number],
+  options: ResizeBilinearOptions = {},
+): Tensor {
+  const y = resizeBilinearKernel(x, size, options);
+  const ac = options.alignCorners ?? false;
+  const scale: Pair = [resizeScale(x.shape[2], size[0], ac), resizeScale(x.shape[3], size[1], ac)];
+  record(y, [x], {
+    backward: (g) => [resizeBilinearBackward(g, { shape: x.shape, scale, alignCorners: ac })],
+    label: "resize_bilinear",
+  });
+  return y;
+}
+
+/** Nearest-neighbour resize as `F.interpolate(x, size, mode="nearest")`. */
+export function resizeNearest(x: Tensor, size: readonly [number, number]): Tensor {
+  const y = resizeNearestKernel(x, size);
+  const scale: Pair = [Math.fround(x.shape[2] / size[0]), Math.fround(x.shape[3] / size[1])];
+  record(y, [x], {
+    backward: (g) => [resizeNearestBackward(g, { shape: x.shape, scale })],
+    label: "resize_nearest",
+  });
+  return y;
+}
+
+/** Constant padding of H and W as `F.pad(x, (left, right, top, bottom), value)`; negative pads crop. */
+export function pad2d(
+  x: Tensor,
+  pads: readonly [number, number, number, number],
+  options: Pad2dOptions = {},
+): Tensor {
+  const y = pad2dKernel(x, pads, options);
+  const [l, r, t, b] = pads;
+  // The adjoint of padding is cropping (and of cropping, zero padding): the same op, pads negated.
+  record(y, [x], { backward: (g) => [pad2dKernel(g, [-l, -r, -t, -b])], label: "pad2d" });
   return y;
 }

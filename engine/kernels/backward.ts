@@ -625,3 +625,96 @@ ${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
   );
   return { dx, sumG, sumGXhat };
 }
+
+/**
+ * Backward of `resizeBilinear` (engine/kernels/resize.ts) in gather form: each input pixel sums
+ * `g·weight` over the output pixels whose interpolation reads it, with the forward's own float32 source
+ * positions (`scale` as the forward computes it; `alignCorners` as PyTorch). Only the few output rows
+ * and columns near the pixel's image under the scale are visited.
+ */
+export function resizeBilinearBackward(
+  g: Tensor,
+  options: { shape: readonly number[]; scale: readonly [number, number]; alignCorners: boolean },
+): Tensor {
+  const [, , H, W] = options.shape, [, , OH, OW] = g.shape;
+  const out = output(options.shape);
+  const code = `${storageDecl([{ name: "G" }], [{ name: "D" }])}${uniformDecl(2, 8)}
+fn src(d: u32, s: f32) -> f32 {
+  if (P(7u) != 0u) { return s * f32(d); }
+  return max(s * (f32(d) + 0.5) - 0.5, 0.0);
+}
+// Weight of input index i in the interpolation of output index d (0 when it is not read).
+fn wt(d: u32, i: u32, n: u32, s: f32) -> f32 {
+  let f = src(d, s);
+  let i0 = min(u32(f), n - 1u); let i1 = min(i0 + 1u, n - 1u);
+  let l = f - f32(i0);
+  return select(0.0, 1.0 - l, i0 == i) + select(0.0, l, i1 == i);
+}
+// Output indices that can read input i: a margin of 2 around the inverse image of [i − 1, i + 1].
+fn lo(i: u32, s: f32, n: u32) -> u32 {
+  if (s <= 0.0) { return 0u; }
+  var v: f32;
+  if (P(7u) != 0u) { v = (f32(i) - 1.0) / s; } else { v = (f32(i) - 0.5) / s - 0.5; }
+  return u32(clamp(floor(v) - 2.0, 0.0, f32(n - 1u)));
+}
+fn hi(i: u32, s: f32, n: u32) -> u32 {
+  if (s <= 0.0) { return n - 1u; }
+  var v: f32;
+  if (P(7u) != 0u) { v = (f32(i) + 1.0) / s; } else { v = (f32(i) + 1.5) / s - 0.5; }
+  return u32(clamp(ceil(v) + 2.0, 0.0, f32(n - 1u)));
+}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let H = P(1u); let W = P(2u); let OH = P(3u); let OW = P(4u); let sh = PF(5u); let sw = PF(6u);
+  let w = gi % W; let h = (gi / W) % H; let nc = gi / (W * H);
+  var acc = 0.0;
+  for (var oh = lo(h, sh, OH); oh <= hi(h, sh, OH); oh++) {
+    let a = wt(oh, h, H, sh);
+    if (a == 0.0) { continue; }
+    for (var ow = lo(w, sw, OW); ow <= hi(w, sw, OW); ow++) {
+      let b = wt(ow, w, W, sw);
+      if (b != 0.0) { acc += G[(nc * OH + oh) * OW + ow] * a * b; }
+    }
+  }
+  D[gi] = acc;
+}`;
+  const n = numel(options.shape);
+  const u = new Uniforms().int(n, H, W, OH, OW).float(...options.scale).int(options.alignCorners ? 1 : 0);
+  runFlat(compile(code, 2, "resize_bilinear_backward"), [g.buf, out.buf], u, n);
+  return out;
+}
+
+/**
+ * Backward of `resizeNearest`: each input pixel sums the gradients of the output pixels that copied it
+ * (source `min(⌊dst·scale⌋, in − 1)` with the forward's float32 scale).
+ */
+export function resizeNearestBackward(
+  g: Tensor,
+  options: { shape: readonly number[]; scale: readonly [number, number] },
+): Tensor {
+  const [, , H, W] = options.shape, [, , OH, OW] = g.shape;
+  const out = output(options.shape);
+  const code = `${storageDecl([{ name: "G" }], [{ name: "D" }])}${uniformDecl(2, 7)}
+fn srcOf(d: u32, s: f32, n: u32) -> u32 { return min(u32(floor(f32(d) * s)), n - 1u); }
+fn lo(i: u32, s: f32) -> u32 { return u32(max(floor(f32(i) / s) - 2.0, 0.0)); }
+fn hi(i: u32, s: f32, n: u32) -> u32 {
+  // The last input row also takes every output row clamped onto it.
+  if (i + 1u >= u32(ceil(f32(n) * s)) || s <= 0.0) { return n - 1u; }
+  return min(u32(ceil(f32(i + 1u) / s) + 2.0), n - 1u);
+}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let H = P(1u); let W = P(2u); let OH = P(3u); let OW = P(4u); let sh = PF(5u); let sw = PF(6u);
+  let w = gi % W; let h = (gi / W) % H; let nc = gi / (W * H);
+  var acc = 0.0;
+  for (var oh = lo(h, sh); oh <= hi(h, sh, OH); oh++) {
+    if (srcOf(oh, sh, H) != h) { continue; }
+    for (var ow = lo(w, sw); ow <= hi(w, sw, OW); ow++) {
+      if (srcOf(ow, sw, W) == w) { acc += G[(nc * OH + oh) * OW + ow]; }
+    }
+  }
+  D[gi] = acc;
+}`;
+  const n = numel(options.shape);
+  const u = new Uniforms().int(n, H, W, OH, OW).float(...options.scale);
+  runFlat(compile(code, 2, "resize_nearest_backward"), [g.buf, out.buf], u, n);
+  return out;
+}

@@ -167,6 +167,14 @@ const CASES: Record<string, Case> = {
   },
   adaptive_avg: { run: ([x]) => ops.adaptiveAvgPool2d(x, [3, 2]), fd: true },
   global_avg: { run: ([x]) => ops.globalAvgPool2d(x) },
+  bilinear_up2: { run: ([x]) => ops.resizeBilinear(x, [8, 10]), fd: true },
+  bilinear_ac: { run: ([x]) => ops.resizeBilinear(x, [7, 9], { alignCorners: true }) },
+  bilinear_down: { run: ([x]) => ops.resizeBilinear(x, [4, 3]) },
+  bilinear_odd_up: { run: ([x]) => ops.resizeBilinear(x, [10, 7]) },
+  nearest_up: { run: ([x]) => ops.resizeNearest(x, [8, 15]) },
+  nearest_down: { run: ([x]) => ops.resizeNearest(x, [4, 3]) },
+  nearest_odd: { run: ([x]) => ops.resizeNearest(x, [7, 9]) },
+  pad2d_mixed: { run: ([x]) => ops.pad2d(x, [1, -1, 2, 0], { value: 0.5 }) },
 };
 
 interface Inputs {
