@@ -27,3 +27,8 @@ export * from "./protocol_h36m.ts";
 
 // Image decoding (PNG, JPEG, PPM) on the CPU.
 export * from "./image/mod.ts";
+
+// Pictures (SVG, HTML viewer), One-Euro smoothing, and the shipped CMU demo sample.
+export * from "./viz/mod.ts";
+export * from "./filters/one_euro.ts";
+export * from "./demo_sample.ts";
