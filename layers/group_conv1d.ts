@@ -137,8 +137,11 @@ export class GroupConv1d extends Module {
       let xg: Tensor;
       if (cp !== b - a) {
         // Slice and zero-pad in one gather (indices past the end read 0).
-        const idx = Int32Array.from({ length: cp }, (_, i) => (i < b - a ? a + i : -1));
-        xg = ops.gather(cols, tensor(idx), { axis });
+        const idx = this.cached(
+          `in${g}`,
+          () => tensor(Int32Array.from({ length: cp }, (_, i) => (i < b - a ? a + i : -1))),
+        );
+        xg = ops.gather(cols, idx, { axis });
       } else {
         xg = single ? cols : ops.slice(cols, [{ axis, start: a, end: b }]);
       }

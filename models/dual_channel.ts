@@ -198,18 +198,14 @@ export class DualChannel extends Module {
   forwardAll(x: Tensor): { basic: Tensor; refined: Tensor[]; output: Tensor } {
     this.checkInput(x.shape);
     const basic = this.basic.forward(x);
+    const idx = (key: string, cols: number[]) => this.cached(key, () => tensor(Int32Array.from(cols)));
     const refined = this.#plans.map((p, i) => {
-      const parts = [ops.gather(basic, tensor(Int32Array.from(p.in3d)), { axis: 1 })];
-      if (p.in2d.length) parts.push(ops.gather(x, tensor(Int32Array.from(p.in2d)), { axis: 1 }));
+      const parts = [ops.gather(basic, idx(`${p.name}.in3d`, p.in3d), { axis: 1 })];
+      if (p.in2d.length) parts.push(ops.gather(x, idx(`${p.name}.in2d`, p.in2d), { axis: 1 }));
       return this.refiners[i].forward(parts.length === 1 ? parts[0] : ops.concat(parts, { axis: 1 }));
     });
-    const output = ops.gather(
-      ops.concat([basic, ...refined], { axis: 1 }),
-      tensor(Int32Array.from(this.#merge)),
-      {
-        axis: 1,
-      },
-    );
+    const merged = ops.concat([basic, ...refined], { axis: 1 });
+    const output = ops.gather(merged, idx("merge", this.#merge), { axis: 1 });
     return { basic, refined, output };
   }
 

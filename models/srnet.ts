@@ -295,7 +295,9 @@ export class Srnet extends Module {
     const pointwise = this.receptiveField() === 1;
     // Single-frame models run on rows [N·T, C] with no reshapes between layers.
     let y = ops.reshape(x, pointwise ? [n * t, 34] : [n, t, 34]);
-    y = ops.gather(y, tensor(Int32Array.from(this.#regroup)), { axis: y.rank - 1 });
+    y = ops.gather(y, this.cached("regroup", () => tensor(Int32Array.from(this.#regroup))), {
+      axis: y.rank - 1,
+    });
     const unit = { activation: this.relu, dropout: this.drop };
     y = denseUnit(y, { layer: this.expand_conv, norm: this.expand_bn, ...unit });
     for (let i = 0; i < this.pad.length - 1; i++) {
@@ -314,7 +316,9 @@ export class Srnet extends Module {
     y = this.final_layer.forward(y);
     const frames = pointwise ? t : y.shape[1];
     const rows = pointwise ? y : ops.reshape(y, [n * frames, y.shape[2]]);
-    const kept = ops.gather(rows, tensor(Int32Array.from(this.#keep)), { axis: 1 });
+    const kept = ops.gather(rows, this.cached("keep", () => tensor(Int32Array.from(this.#keep))), {
+      axis: 1,
+    });
     return ops.reshape(kept, [n, frames, 17, 3]);
   }
 
