@@ -437,9 +437,10 @@ interface TiledPlan {
  * the distinct input elements an invocation holds per kernel row ≤ 40 (with large strides or dilations
  * taps stop sharing inputs, and beyond that the kernel drowns in register spills).
  */
-function pickTn(OWp: number, KW: number, SW: number, DW: number): number {
+function pickTn(OWp: number, KW: number, SW: number, DW: number, max: number): number {
   let best = 4, bestCost = Infinity;
   for (const tn of [4, 8, 12, 16, 20, 24, 28]) {
+    if (tn > max) break;
     const span = new Set<number>();
     for (let j = 0; j < tn; j++) for (let k = 0; k < KW; k++) span.add(j * SW + k * DW);
     if (tn > 4 && span.size > 40) break;
@@ -474,7 +475,7 @@ function planTiled(
   const taps = KHp * KWp;
   const cu = taps === 1 ? 4 : 1;
   const tm = tile?.tm ?? (taps === 1 ? (Og >= 16 ? 16 : Og >= 8 ? 8 : 4) : Og >= 8 ? 8 : 4);
-  const tn = tile?.tn ?? (taps === 1 ? 8 : pickTn(OWp, KWp, SW, DW));
+  const tn = tile?.tn ?? (taps === 1 ? 8 : pickTn(OWp, KWp, SW, DW, 28));
   const blocks = Math.ceil(Og / tm);
   const perBlock = rows * Math.ceil(OWp / tn);
   const perChannel = tm * taps;
@@ -487,7 +488,10 @@ function planTiled(
       return { tm, tn, cu, ubo: true, cPer, nb };
     }
   }
-  return { tm, tn, cu, ubo: false, cPer: Cg, nb: blocks };
+  // Storage-path blocks stay ≤ 16 pixels wide: their per-lane weight loads leave fewer registers, and
+  // wider blocks measured slower on lavapipe.
+  const tns = tile?.tn ?? (taps === 1 ? 8 : pickTn(OWp, KWp, SW, DW, 16));
+  return { tm, tn: tns, cu, ubo: false, cPer: Cg, nb: blocks };
 }
 
 /** The W-direction and output-mapping geometry of one tiled launch (a forward conv, or one deconv phase). */
@@ -676,7 +680,8 @@ function runDirect(x: Tensor, w: Tensor, g: Geom, e: ConvEpilogue, out: Tensor):
 /** Whether the tiled kernel suits a shape: enough output channels and reduction length to fill a block. */
 function tiledSuits(g: Geom): boolean {
   const Og = g.O / g.G, Cg = g.C / g.G;
-  return Og >= 8 && Cg * g.KH * g.KW >= 8;
+  // Channel blocks are the third dispatch dimension (≤ 65,535 workgroups).
+  return Og >= 8 && Cg * g.KH * g.KW >= 8 && g.G * Math.ceil(Og / 4) <= 65535;
 }
 
 function forward(
@@ -956,7 +961,8 @@ export function convTranspose2d(x: Tensor, w: Tensor, options: ConvTranspose2dOp
   checkEpilogue(op, options, O, outShape);
   const out = output(outShape);
   if (out.size === 0) return out;
-  const kind = options.kernel ?? (DH === 1 && DW === 1 && Og >= 8 && C / G >= 4 ? "tiled" : "direct");
+  const suits = DH === 1 && DW === 1 && Og >= 8 && C / G >= 4 && G * Math.ceil(Og / 4) <= 65535;
+  const kind = options.kernel ?? (suits ? "tiled" : "direct");
   if (kind === "tiled" && DH === 1 && DW === 1) {
     runTiledTranspose(x, w, g, options, out, options.tile);
     return out;
