@@ -57,14 +57,18 @@ interface Variant {
   vecA: boolean;
   vecB: boolean;
   vecC: boolean;
+  /** Bᵀ read as vec4 runs along K (dot-product form). */
+  dotB: boolean;
+  /** Aᵀ read as vec4 runs along M. */
+  vecAT: boolean;
 }
 
 function regKernel(v: Variant): string {
   const { tm, tn, wgx, wgy } = v.tile;
   const tn4 = tn / 4;
   const c4 = v.vecC ? "4" : "", f4 = v.vecC ? "vec4<f32>" : "f32";
-  let s = `@group(0) @binding(0) var<storage, read> A: array<${v.vecA ? "vec4<f32>" : "f32"}>;
-@group(0) @binding(1) var<storage, read> B: array<${v.vecB ? "vec4<f32>" : "f32"}>;
+  let s = `@group(0) @binding(0) var<storage, read> A: array<${v.vecA || v.vecAT ? "vec4<f32>" : "f32"}>;
+@group(0) @binding(1) var<storage, read> B: array<${v.vecB || v.dotB ? "vec4<f32>" : "f32"}>;
 @group(0) @binding(2) var<storage, read> Bias${c4}: array<${f4}>;
 @group(0) @binding(3) var<storage, read> R${c4}: array<${f4}>;
 @group(0) @binding(4) var<storage, read_write> C${c4}: array<${f4}>;
@@ -92,7 +96,17 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     s += `  let K4 = K / 4u;\n  for (var k4 = 0u; k4 < K4; k4++) {\n`;
     for (let r = 0; r < tm; r++) s += `    let a${r} = A[(aOff + r${r} * K) / 4u + k4];\n`;
     const comp = ["x", "y", "z", "w"];
-    for (let kk = 0; kk < 4; kk++) {
+    if (v.dotB) {
+      // Bᵀ stored [N, K]: each column is a vec4 run along K, so A·Bᵀ becomes dot products of vec4s.
+      for (let c = 0; c < tn; c++) s += `    let bt${c} = B[(bOff + c${c} * K) / 4u + k4];\n`;
+      for (let r = 0; r < tm; r++) {
+        for (let j = 0; j < tn4; j++) {
+          const d = [0, 1, 2, 3].map((q) => `dot(a${r}, bt${4 * j + q})`).join(", ");
+          s += `    acc${r}_${j} += vec4<f32>(${d});\n`;
+        }
+      }
+    }
+    for (let kk = 0; kk < (v.dotB ? 0 : 4); kk++) {
       for (let j = 0; j < tn4; j++) s += `    let b${kk}_${j} = ${bRow(`(k4 * 4u + ${kk}u)`, j)};\n`;
       for (let r = 0; r < tm; r++) {
         for (let j = 0; j < tn4; j++) {
@@ -103,8 +117,16 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     s += `  }\n`;
   } else {
     s += `  for (var k = 0u; k < K; k++) {\n`;
-    for (let r = 0; r < tm; r++) {
-      s += `    let a${r} = ${v.transA ? `A[aOff + k * M + r${r}]` : `A[aOff + r${r} * K + k]`};\n`;
+    if (v.vecAT) {
+      // Aᵀ stored [K, M]: four consecutive rows of C read one vec4 of A.
+      for (let q = 0; q < tm / 4; q++) {
+        s += `    let aq${q} = A[(aOff + k * M) / 4u + min(row0 / 4u + ${q}u, M / 4u - 1u)];\n`;
+      }
+      for (let r = 0; r < tm; r++) s += `    let a${r} = aq${Math.floor(r / 4)}[${r % 4}];\n`;
+    } else {
+      for (let r = 0; r < tm; r++) {
+        s += `    let a${r} = ${v.transA ? `A[aOff + k * M + r${r}]` : `A[aOff + r${r} * K + k]`};\n`;
+      }
     }
     for (let j = 0; j < tn4; j++) s += `    let b${j} = ${bRow("k", j)};\n`;
     for (let r = 0; r < tm; r++) {
@@ -308,13 +330,15 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     vecA: tile.kind === "reg" && !transA && K % 4 === 0 && strideA % 4 === 0,
     vecB: tile.kind === "reg" && !transB && N % 4 === 0 && strideB % 4 === 0,
     vecC: tile.kind === "reg" && N % 4 === 0,
+    dotB: tile.kind === "reg" && transB && !transA && K % 4 === 0 && strideA % 4 === 0,
+    vecAT: tile.kind === "reg" && transA && M % 4 === 0 && tile.tm % 4 === 0 && strideA % 4 === 0,
   };
   const kernel = compile(
     matmulSource(variant),
     5,
     `matmul:${tile.kind}${tile.tm}x${tile.tn}:${flags}${variant.vecA ? "vA" : ""}${variant.vecB ? "vB" : ""}${
       variant.vecC ? "vC" : ""
-    }`,
+    }${variant.dotB ? "dB" : ""}${variant.vecAT ? "vAT" : ""}`,
   );
   const act = options.activation ?? "none";
   const slope = act === "relu" ? 0 : act === "leaky_relu" ? options.alpha ?? 0.01 : 1;
