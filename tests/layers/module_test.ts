@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { initEngine, InputError, readSafetensors, tensor, tidy } from "../../engine/mod.ts";
 import {
   BatchNorm1d,
+  BatchNorm2d,
   Dropout,
   Linear,
   Module,
@@ -187,4 +188,27 @@ Deno.test("containers name children 0, 1, … and Sequential chains them", async
   assert.equal((await y.read()).length, 2);
   seq.dispose();
   list.dispose();
+});
+
+Deno.test("BatchNorm2d normalises channel axis 1 of [N, C, H, W] with running statistics", async () => {
+  const bn = new BatchNorm2d(2);
+  await bn.loadStateDict(
+    new Map([
+      ["weight", { dtype: "F32", shape: [2], data: Float32Array.of(2, 3) }],
+      ["bias", { dtype: "F32", shape: [2], data: Float32Array.of(0.5, -1) }],
+      ["running_mean", { dtype: "F32", shape: [2], data: Float32Array.of(1, -2) }],
+      ["running_var", { dtype: "F32", shape: [2], data: Float32Array.of(4, 0.25) }],
+      ["num_batches_tracked", { dtype: "I64", shape: [], data: Int32Array.of(0) }],
+    ]),
+  );
+  const x = tensor(Float32Array.from({ length: 2 * 2 * 2 * 2 }, (_, i) => i), [2, 2, 2, 2]);
+  const y = await tidy(() => bn.forward(x)).read();
+  for (let i = 0; i < 16; i++) {
+    const c = Math.floor(i / 4) % 2;
+    const want = c === 0 ? (i - 1) / Math.sqrt(4 + 1e-5) * 2 + 0.5 : (i + 2) / Math.sqrt(0.25 + 1e-5) * 3 - 1;
+    assert.ok(Math.abs(y[i] - want) < 1e-4, `${i}: ${y[i]} vs ${want}`);
+  }
+  assert.throws(() => bn.forward(tensor(new Float32Array(4), [2, 2])), /\[N, C, H, W\]/);
+  x.dispose();
+  bn.dispose();
 });
