@@ -57,9 +57,21 @@ function guessBackend(info: GPUAdapterInfo): string {
   return "unknown";
 }
 
+// Browsers have no `Deno`, and Deno without --allow-env would throw (or prompt at a terminal): both read as
+// "not set", so narrow permissions (`--allow-read --allow-write`) and the browser bundle work.
+function envVar(name: string): string | undefined {
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  try {
+    if (deno?.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
+    return deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
 async function createDevice(): Promise<GPUDevice> {
   // POSEGPU_NO_WEBGPU=1 behaves as a runtime without WebGPU (to check that path on machines that have it).
-  const disabled = Deno.env.get("POSEGPU_NO_WEBGPU") === "1";
+  const disabled = envVar("POSEGPU_NO_WEBGPU") === "1";
   const gpu = disabled ? undefined : (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) {
     throw new EnvironmentError(
@@ -106,7 +118,8 @@ async function createDevice(): Promise<GPUDevice> {
     vendor: info.vendor,
     architecture: info.architecture,
     backend: guessBackend(info),
-    isSoftware: /llvmpipe|lavapipe|swiftshader|software|warp/i.test(desc) ||
+    // Chromium's SwiftShader reports an empty description and "swiftshader" as the architecture.
+    isSoftware: /llvmpipe|lavapipe|swiftshader|software|warp/i.test(`${desc} ${info.architecture}`) ||
       (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
     features: [...device.features].sort(),
     limits,
