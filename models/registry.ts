@@ -9,6 +9,8 @@
  * | `videopose` | `[N, T, J, 2]` → `[N, T', J, 3]` | `VIDEOPOSE_CONFIG` |
  * | `srnet` | `[N, T, 17, 2]` → `[N, T', 17, 3]` | `SRNET_CONFIG` (`structure=fc` builds `srnet_fc`) |
  * | `srnet_fc` | `[N, T, 17, 2]` → `[N, T', 17, 3]` | `SRNET_FC_CONFIG` |
+ * | `resnet` | `[N, C, H, W]` → `[N, num_classes]` | `RESNET_CONFIG` |
+ * | `pose_resnet` | `[N, C, H, W]` → `[N, K, H/4, W/4]` | `POSE_RESNET_CONFIG` |
  * @module
  */
 
@@ -20,6 +22,8 @@ import { Martinez, MARTINEZ_CONFIG } from "./martinez.ts";
 import { Srnet, SRNET_CONFIG } from "./srnet.ts";
 import { SRNET_FC_CONFIG, SrnetFc } from "./srnet_fc.ts";
 import { VideoPose, VIDEOPOSE_CONFIG } from "./videopose.ts";
+import { ResNet, RESNET_CONFIG } from "./resnet.ts";
+import { POSE_RESNET_CONFIG, PoseResNet } from "./pose_resnet.ts";
 
 /** A registered model: a module with a one-tensor forward in the reference layout. */
 export interface LiftingModel extends Module {
@@ -76,6 +80,16 @@ export const MODELS: Record<string, ModelEntry> = {
     spec: SRNET_FC_CONFIG,
     summary: "SRNet's official FC baseline, [N,T,17,2] -> [N,T',17,3]",
     create: (c) => new SrnetFc(c),
+  },
+  resnet: {
+    spec: RESNET_CONFIG,
+    summary: "ResNet-18/34/50/101/152 (torchvision keys, any input channels), [N,C,H,W] -> [N,num_classes]",
+    create: (c) => new ResNet(c),
+  },
+  pose_resnet: {
+    spec: POSE_RESNET_CONFIG,
+    summary: "Simple Baselines pose_resnet (PoseFix's network), [N,C,H,W] -> [N,K,H/4,W/4]",
+    create: (c) => new PoseResNet(c),
   },
 };
 

@@ -30,14 +30,26 @@ export function assertClose(
 /** A fixture file's tensors and JSON `cases` metadata. */
 export async function loadFixture(
   section: string,
-): Promise<{ tensors: Map<string, HostTensor>; cases: Record<string, unknown>; get(n: string): HostTensor }> {
+): Promise<
+  {
+    tensors: Map<string, HostTensor>;
+    cases: Record<string, unknown>;
+    metadata: Record<string, string>;
+    get(n: string): HostTensor;
+  }
+> {
   const file = await readSafetensors(fixture(`image_models_${section}.safetensors`));
   const get = (n: string): HostTensor => {
     const t = file.tensors.get(n);
     if (!t) throw new Error(`image_models_${section}.safetensors lacks ${n}`);
     return t;
   };
-  return { tensors: file.tensors, cases: JSON.parse(file.metadata.cases ?? "{}"), get };
+  return {
+    tensors: file.tensors,
+    cases: JSON.parse(file.metadata.cases ?? "{}"),
+    metadata: file.metadata,
+    get,
+  };
 }
 
 /** A host tensor on the GPU (float32). */
