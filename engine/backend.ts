@@ -9,7 +9,7 @@
  */
 
 import { adapterSummary, getDevice, throwIfDeviceFailed } from "./device.ts";
-import { EnvironmentError } from "./errors.ts";
+import { EnvironmentError, PosegpuError } from "./errors.ts";
 import { installTuning } from "./tuning.ts";
 
 /** A pooled GPU storage buffer. `epoch` is the submit in which it was last recorded. */
@@ -22,7 +22,22 @@ export interface GpuBuffer {
   epoch: number;
   /** Whether it is held by a tensor (true) or waits in the pool (false). */
   live: boolean;
+  /** Bytes its current holder asked for (≤ `size`); a whole-buffer binding need not cover more. */
+  used?: number;
 }
+
+/** A sub-range of a pooled buffer bound to a kernel: `size` bytes from byte `offset` (see chunking.ts). */
+export interface BufferRange {
+  /** The buffer. */
+  readonly buf: GpuBuffer;
+  /** First byte; a multiple of `minStorageBufferOffsetAlignment`. */
+  readonly offset: number;
+  /** Bytes bound; a multiple of 4, at most `maxStorageBufferBindingSize`. */
+  readonly size: number;
+}
+
+/** What a kernel binds: a whole buffer or a sub-range of one. */
+export type Binding = GpuBuffer | BufferRange;
 
 /** A compiled compute kernel. */
 export interface Kernel {
@@ -121,11 +136,18 @@ export class Backend {
   /** Allocates a buffer of at least `bytes` from the pool (reusing one of the same size class if free). */
   alloc(bytes: number, options: { forWrite?: boolean } = {}): GpuBuffer {
     throwIfDeviceFailed();
-    const size = sizeClass(bytes);
-    if (size > this.device.limits.maxBufferSize) {
-      throw new EnvironmentError(
-        `a tensor of ${bytes} bytes exceeds this adapter's maxBufferSize (${this.device.limits.maxBufferSize})`,
-      );
+    const maxBuffer = this.device.limits.maxBufferSize;
+    let size = sizeClass(bytes);
+    if (size > maxBuffer) {
+      // The size class rounds up: a tensor that fits exactly still gets an exact-size buffer.
+      const exact = Math.max(16, Math.ceil(bytes / 4) * 4);
+      if (exact > maxBuffer) {
+        throw new EnvironmentError(
+          `a tensor of ${bytes} bytes exceeds this adapter's maxBufferSize (${maxBuffer} bytes); ` +
+            `split the work (e.g. a smaller batch)`,
+        );
+      }
+      size = exact;
     }
     const list = this.pool.get(size);
     let buf: GpuBuffer | undefined;
@@ -152,6 +174,7 @@ export class Backend {
       this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
     }
     buf.live = true;
+    buf.used = bytes;
     this.stats.liveBuffers++;
     this.stats.liveBytes += size;
     this.stats.peakLiveBytes = Math.max(this.stats.peakLiveBytes, this.stats.liveBytes);
@@ -246,10 +269,13 @@ export class Backend {
     return k;
   }
 
-  /** Records one dispatch. `uniforms` are raw 32-bit words (floats via their bits). */
+  /**
+   * Records one dispatch. `uniforms` are raw 32-bit words (floats via their bits). A buffer is bound whole
+   * (over the binding limit only its `used` bytes, which must fit), a `BufferRange` as its sub-range.
+   */
   dispatch(
     kernel: Kernel,
-    buffers: GpuBuffer[],
+    buffers: Binding[],
     options: { uniforms?: Uint32Array; workgroups: [number, number?, number?] },
   ): void {
     throwIfDeviceFailed();
@@ -263,8 +289,7 @@ export class Backend {
     }
     const entries: GPUBindGroupEntry[] = [];
     for (let i = 0; i < buffers.length; i++) {
-      buffers[i].epoch = this.epoch;
-      entries.push({ binding: i, resource: { buffer: buffers[i].buffer } });
+      entries.push({ binding: i, resource: this.bindingResource(kernel, i, buffers[i]) });
     }
     if (kernel.hasUniform) {
       const u = options.uniforms ?? new Uint32Array(4);
@@ -280,6 +305,30 @@ export class Backend {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+  }
+
+  private bindingResource(kernel: Kernel, index: number, b: Binding): GPUBufferBinding {
+    const max = this.device.limits.maxStorageBufferBindingSize;
+    if ("buf" in b) {
+      b.buf.epoch = this.epoch;
+      const align = this.device.limits.minStorageBufferOffsetAlignment;
+      if (b.offset % align !== 0 || b.size % 4 !== 0 || b.size > max || b.offset + b.size > b.buf.size) {
+        throw new Error(
+          `${kernel.label}: binding ${index} range [${b.offset}, +${b.size}) is invalid for a ${b.buf.size}-byte ` +
+            `buffer (alignment ${align}, limit ${max}): an engine bug`,
+        );
+      }
+      return { buffer: b.buf.buffer, offset: b.offset, size: b.size };
+    }
+    b.epoch = this.epoch;
+    if (b.size <= max) return { buffer: b.buffer };
+    // Larger than one binding: fine when the tensor itself fits (a size class rounded it up).
+    const used = Math.max(4, Math.ceil((b.used ?? b.size) / 4) * 4);
+    if (used <= max) return { buffer: b.buffer, size: used };
+    throw new EnvironmentError(
+      `${kernel.label || "kernel"}: a tensor of ${b.used ?? b.size} bytes exceeds this adapter's ` +
+        `maxStorageBufferBindingSize (${max} bytes) and this operation does not split its work`,
+    );
   }
 
   private uniformSlot(u: Uint32Array): { arena: Arena; offset: number } {
@@ -375,7 +424,14 @@ export class Backend {
     this.flush();
     const out: ArrayBuffer[] = [];
     try {
-      await this.guard(Promise.all(staging.map((s) => s.mapAsync(GPUMapMode.READ))));
+      try {
+        await this.guard(Promise.all(staging.map((s) => s.mapAsync(GPUMapMode.READ))));
+      } catch (e) {
+        if (e instanceof PosegpuError) throw e;
+        // A failed map is the device's doing (lost, destroyed, out of memory), not the caller's.
+        throwIfDeviceFailed();
+        throw new EnvironmentError(`WebGPU readback failed: ${(e as Error)?.message ?? e}`, { cause: e });
+      }
       throwIfDeviceFailed();
       for (let i = 0; i < staging.length; i++) {
         out.push(staging[i].getMappedRange().slice(0, items[i].bytes));

@@ -79,6 +79,8 @@ export interface BvhClip {
   channels: number;
   /** frames × channels values (degrees for rotations). */
   motion: Float64Array;
+  /** The file it was parsed from, when it was: errors of the conversions name it. */
+  file?: string;
 }
 
 interface Token {
@@ -224,6 +226,10 @@ export function parseBvh(text: string, file: string): BvhClip {
   }
   const frameTime = headerValue(/^Frame\s+Time:\s*(\S+)$/i, "Frame Time:");
   if (!(frameTime > 0)) throw new InputError(`${file}: line ${li}: Frame Time ${frameTime} must be positive`);
+  // Count the rows before allocating: a corrupt "Frames:" must not ask for gigabytes.
+  let rows = 0;
+  for (let k = li; k < lines.length; k++) if (lines[k].trim() !== "") rows++;
+  if (rows < frames) throw new InputError(`${file}: "Frames: ${frames}" but ${rows} motion rows`);
   const motion = new Float64Array(frames * channelCount);
   let f = 0;
   for (; li < lines.length; li++) {
@@ -250,7 +256,7 @@ export function parseBvh(text: string, file: string): BvhClip {
     f++;
   }
   if (f !== frames) throw new InputError(`${file}: "Frames: ${frames}" but ${f} motion rows`);
-  return { joints, frames, frameTime, channels: channelCount, motion };
+  return { joints, frames, frameTime, channels: channelCount, motion, file };
 }
 
 /** Reads a BVH file. */
@@ -817,6 +823,8 @@ export function defaultBvhScale(clip: BvhClip): number {
 
 /** Joint positions of a clip on a posegpu skeleton (see `BvhToPosesOptions`), in the BVH's axes. */
 export function bvhToKeypoints3D(clip: BvhClip, options: BvhToPosesOptions = {}): Keypoints3D {
+  // Errors about the clip's content name its file (when it was read from one).
+  const at = clip.file === undefined ? "" : `${clip.file}: `;
   const skeleton = getSkeleton(options.skeleton ?? "h36m17");
   const every = options.every ?? 1;
   if (!Number.isInteger(every) || every < 1) {
@@ -849,11 +857,16 @@ export function bvhToKeypoints3D(clip: BvhClip, options: BvhToPosesOptions = {})
       mask: new Uint8Array(clip.frames * J).fill(1),
     };
   } else if (skeleton.name === "h36m17") {
-    full = cmuToH36m(bvhForwardKinematics(clip, { endSites: true }));
+    try {
+      full = cmuToH36m(bvhForwardKinematics(clip, { endSites: true }));
+    } catch (e) {
+      if (e instanceof InputError && at) throw new InputError(at + e.message, { cause: e });
+      throw e;
+    }
   } else {
     const missing = skeleton.joints.filter((n) => !names.includes(n)).slice(0, 4);
     throw new InputError(
-      `BVH has no joint${missing.length > 1 ? "s" : ""} ${
+      `${at}BVH has no joint${missing.length > 1 ? "s" : ""} ${
         missing.map((n) => `"${n}"`).join(", ")
       } of skeleton ` +
         `${skeleton.name}` + (skeleton.name === CMU_31.name ? " (not a CMU data/cmu-style file)" : ""),
@@ -868,9 +881,9 @@ export function bvhToKeypoints3D(clip: BvhClip, options: BvhToPosesOptions = {})
   const bad = coords.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) {
     throw new InputError(
-      `BVH frame ${Math.floor(bad / (J * 3)) * every}: joint ${Math.floor(bad / 3) % J} position overflows (${
-        coords[bad]
-      })`,
+      `${at}BVH frame ${Math.floor(bad / (J * 3)) * every}: joint ${
+        Math.floor(bad / 3) % J
+      } position overflows (${coords[bad]})`,
     );
   }
   return { ...full, frames, coords, mask: new Uint8Array(frames * J).fill(1) };
@@ -898,6 +911,6 @@ export function bvhToPoseDocument(
       keypoints3d: kp,
     }],
   });
-  validatePoseDocument(doc, "BVH poses");
+  validatePoseDocument(doc, clip.file === undefined ? "BVH poses" : `${clip.file}: BVH poses`);
   return doc;
 }

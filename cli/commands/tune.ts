@@ -50,6 +50,10 @@ Examples:
       }
       return { m: p[0], n: p[1], k: p[2] };
     }) ?? DEFAULT_SHAPES;
+    const reps = values.reps === undefined ? 3 : Number(values.reps);
+    if (!Number.isInteger(reps) || reps < 1) {
+      throw new InputError(`--reps ${values.reps}: expected a positive integer`);
+    }
     await initEngine();
     console.error(
       `tuning on ${adapterSummary().description}; cache: ${cacheDir() ?? "(none: no env permission)"}`,
@@ -58,7 +62,7 @@ Examples:
     for (const [i, s] of shapes.entries()) {
       console.error(`[${i + 1}/${shapes.length}] ${s.m}x${s.n}x${s.k}`);
       const r = await tuneMatmul(s, {
-        reps: Number(values.reps ?? 3),
+        reps,
         log: (l) => console.error(l),
         save: false,
       });

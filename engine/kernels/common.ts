@@ -4,7 +4,7 @@
  * @module
  */
 
-import { backend, type GpuBuffer, type Kernel } from "../backend.ts";
+import { backend, type Binding, type Kernel } from "../backend.ts";
 import { type DType, empty, type Tensor } from "../tensor.ts";
 
 /** Invocations per workgroup of the flat (element-wise) kernels. */
@@ -91,7 +91,7 @@ export function compile(code: string, storage: number, label: string): Kernel {
 }
 
 /** Records a flat kernel over `n` invocations (workgroups of `WG`). */
-export function runFlat(kernel: Kernel, buffers: GpuBuffer[], uniforms: Uniforms, n: number): void {
+export function runFlat(kernel: Kernel, buffers: Binding[], uniforms: Uniforms, n: number): void {
   if (n === 0) return;
   backend().dispatch(kernel, buffers, { uniforms: uniforms.build(), workgroups: grid(Math.ceil(n / WG)) });
 }

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { Binding } from "../backend.ts";
+import { forEachRowChunk } from "../chunking.ts";
 import { InputError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { compile, flatMain, output, runFlat, storageDecl, uniformDecl, Uniforms } from "./common.ts";
@@ -64,12 +66,16 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
   Y[gi] = ${UNARY_OPS[op]};
 }`;
   const out = output(x.shape);
-  runFlat(
-    compile(code, 2, `unary:${op}`),
-    [x.buf, out.buf],
-    new Uniforms().int(x.size).float(options.a ?? 0, options.b ?? 0),
-    x.size,
-  );
+  const kernel = compile(code, 2, `unary:${op}`);
+  // Over the binding limit: in flat chunks of elements (engine/chunking.ts).
+  forEachRowChunk(x.size, [4], (_, n, bind) => {
+    runFlat(
+      kernel,
+      [bind(x.buf, 4), bind(out.buf, 4)],
+      new Uniforms().int(n).float(options.a ?? 0, options.b ?? 0),
+      n,
+    );
+  }, { what: `unary ${op}` });
   return out;
 }
 
@@ -124,7 +130,26 @@ export function binary(a: Tensor, b: Tensor, op: BinaryOp): Tensor {
   const out = output(shape);
   if (out.size === 0) return out;
   const c = collapseDims(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
+  // Over the binding limit: in chunks along the outermost collapsed dimension; an operand broadcast
+  // along it (stride 0) is bound whole in every chunk.
+  const [sa, sb] = [c.strides[0][0], c.strides[1][0]];
+  const outRow = (out.size / c.shape[0]) * 4;
+  const chunked = [outRow, sa * 4, sb * 4].filter((r) => r > 0);
+  const wholeBytes = [sa === 0 ? a.size * 4 : 0, sb === 0 ? b.size * 4 : 0];
+  forEachRowChunk(c.shape[0], chunked, (_, rows, bind) => {
+    recordBinary(op, { shape: [rows, ...c.shape.slice(1)], strides: c.strides }, [
+      sa === 0 ? a.buf : bind(a.buf, sa * 4),
+      sb === 0 ? b.buf : bind(b.buf, sb * 4),
+      bind(out.buf, outRow),
+    ]);
+  }, { wholeBytes, what: `binary ${op}` });
+  return out;
+}
+
+/** Records the binary kernel on collapsed dims `c` (shape and the strides of a and b). */
+function recordBinary(op: BinaryOp, c: { shape: number[]; strides: number[][] }, buffers: Binding[]): void {
   const nd = c.shape.length;
+  const size = c.shape.reduce((p, d) => p * d, 1);
   // Index of operand k along the collapsed dims: words 1.. are shape, then strides of a, then of b.
   let idx = "  var r = gi; var ia = 0u; var ib = 0u;\n";
   for (let d = nd - 1; d >= 0; d--) {
@@ -137,9 +162,8 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
 ${idx}  let x = A[ia]; let y = B[ib];
   Y[gi] = ${BINARY_OPS[op]};
 }`;
-  const u = new Uniforms().int(out.size, ...c.shape, ...c.strides[0], ...c.strides[1]);
-  runFlat(compile(code, 3, `binary:${op}:${nd}`), [a.buf, b.buf, out.buf], u, out.size);
-  return out;
+  const u = new Uniforms().int(size, ...c.shape, ...c.strides[0], ...c.strides[1]);
+  runFlat(compile(code, 3, `binary:${op}:${nd}`), buffers, u, size);
 }
 
 /** Fills a new tensor of `shape` with `value`. */
@@ -149,6 +173,9 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
   Y[gi] = PF(1u);
 }`;
   const out = output(shape);
-  runFlat(compile(code, 1, "fill"), [out.buf], new Uniforms().int(out.size).float(value), out.size);
+  const kernel = compile(code, 1, "fill");
+  forEachRowChunk(out.size, [4], (_, n, bind) => {
+    runFlat(kernel, [bind(out.buf, 4)], new Uniforms().int(n).float(value), n);
+  }, { what: "fill" });
   return out;
 }

@@ -10,6 +10,7 @@
  */
 
 import { backend, type GpuBuffer } from "../backend.ts";
+import { planRows, range } from "../chunking.ts";
 import { adapterSummary } from "../device.ts";
 import { InputError } from "../errors.ts";
 import { numel, type Tensor } from "../tensor.ts";
@@ -348,6 +349,33 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const d = dummyBuffer();
   const rows = tile.tm * tile.wgy;
   const cols = tile.tn * tile.wgx;
+  // Over the binding limit (or the workgroup-count limit): with A not transposed and B shared by every
+  // batch, the batch folds into rows, and rows of A, C and the residual go in chunks (engine/chunking.ts).
+  if (!transA && nB === 1) {
+    const maxRows = backend().device.limits.maxComputeWorkgroupsPerDimension * rows;
+    const res = options.residual;
+    const plan = planRows(batch * M, [K * 4, N * 4], {
+      wholeBytes: [b.size * 4, (options.bias?.size ?? 0) * 4],
+      maxRows,
+      what: "matmul",
+    });
+    if (plan) {
+      for (const { start, count } of plan) {
+        const bind = (buf: GpuBuffer, rowBytes: number) => range(buf, start * rowBytes, count * rowBytes);
+        const uc = new Uniforms()
+          .int(count, N, K, 0, 0, count * N)
+          .float(options.bias ? 1 : 0, 0, slope, res ? 1 : 0);
+        backend().dispatch(kernel, [
+          bind(a.buf, K * 4),
+          b.buf,
+          options.bias?.buf ?? d,
+          res ? bind(res.buf, N * 4) : d,
+          bind(out.buf, N * 4),
+        ], { uniforms: uc.build(), workgroups: [Math.ceil(N / cols), Math.ceil(count / rows), 1] });
+      }
+      return out;
+    }
+  }
   backend().dispatch(kernel, [a.buf, b.buf, options.bias?.buf ?? d, options.residual?.buf ?? d, out.buf], {
     uniforms: u.build(),
     workgroups: [Math.ceil(N / cols), Math.ceil(M / rows), batch],

@@ -5,8 +5,10 @@
  * @module
  */
 
-import { InputError } from "../errors.ts";
-import { numel, type Tensor } from "../tensor.ts";
+import { backend, type Kernel } from "../backend.ts";
+import { bindingLimit, combineArgPartials, forEachRowChunk } from "../chunking.ts";
+import { EnvironmentError, InputError } from "../errors.ts";
+import { empty, numel, type Tensor } from "../tensor.ts";
 import {
   compile,
   flatMain,
@@ -44,6 +46,25 @@ export function reduce(x: Tensor, op: ReduceOp, options: { axis?: number; keepDi
     : x.shape.filter((_, i) => i !== axis);
   const isArg = op === "argmax" || op === "argmin";
   const out = output(outShape, isArg ? "i32" : "f32");
+  if (len * inner * 4 > bindingLimit() && outer * inner > 0) {
+    reduceLongLines(x, out, { op, outer, len, inner });
+    return out;
+  }
+  const kernel = reduceKernel(op);
+  // Over the binding limit: in chunks of outer indices (each a whole [len, inner] block).
+  forEachRowChunk(outer, [len * inner * 4, inner * 4], (_, rows, bind) => {
+    runFlat(
+      kernel,
+      [bind(x.buf, len * inner * 4), bind(out.buf, inner * 4)],
+      new Uniforms().int(rows * inner, len, inner),
+      rows * inner,
+    );
+  }, { what: `reduce ${op}` });
+  return out;
+}
+
+function reduceKernel(op: ReduceOp): Kernel {
+  const isArg = op === "argmax" || op === "argmin";
   let body: string;
   switch (op) {
     case "sum":
@@ -74,13 +95,88 @@ ${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u);
   let base = (gi / inner) * len * inner + gi % inner;
   ${body}
 }`;
-  runFlat(
-    compile(code, 2, `reduce:${op}`),
-    [x.buf, out.buf],
-    new Uniforms().int(outer * inner, len, inner),
-    outer * inner,
-  );
-  return out;
+  return compile(code, 2, `reduce:${op}`);
+}
+
+/**
+ * A reduction whose [len, inner] block of one outer index is itself over the binding limit: for each
+ * outer index, copies chunks of lines into a scratch tensor, reduces each, and combines the partials
+ * (sum, max/min element-wise; argmax/argmin keep the first best index), then writes the outer index's
+ * result into `out`. Copies have no binding limit and need only 4-byte alignment.
+ */
+function reduceLongLines(
+  x: Tensor,
+  out: Tensor,
+  shape: { op: ReduceOp; outer: number; len: number; inner: number },
+): void {
+  const { op, outer, len, inner } = shape;
+  const b = backend();
+  const per = Math.floor(bindingLimit() / (inner * 4));
+  if (per < 1) {
+    throw new EnvironmentError(
+      `reduce ${op}: ${
+        inner * 4
+      } bytes of results per reduced index exceed this adapter's storage binding limit`,
+    );
+  }
+  const isArg = op === "argmax" || op === "argmin";
+  const partialOp: ReduceOp = op === "mean" ? "sum" : op;
+  const valueOp: ReduceOp = op === "argmax" ? "max" : op === "argmin" ? "min" : partialOp;
+  const scratch = empty([Math.min(per, len) * inner]);
+  const part = (rows: number, which: ReduceOp): Tensor => {
+    const t = output([inner], which === "argmax" || which === "argmin" ? "i32" : "f32");
+    runFlat(reduceKernel(which), [scratch.buf, t.buf], new Uniforms().int(inner, rows, inner), inner);
+    return t;
+  };
+  for (let o = 0; o < outer; o++) {
+    let best: { values: Tensor; indices: Tensor | null } | null = null;
+    for (let l0 = 0; l0 < len; l0 += per) {
+      const rows = Math.min(per, len - l0);
+      b.copy(x.buf, scratch.buf, { srcOffset: (o * len + l0) * inner * 4, bytes: rows * inner * 4 });
+      const values = part(rows, valueOp);
+      const indices = isArg ? part(rows, partialOp) : null;
+      if (best === null) best = { values, indices };
+      else if (isArg) {
+        combineArgPartials({ values, indices: indices! }, { values: best.values, indices: best.indices! }, {
+          n: inner,
+          base: l0,
+          max: op === "argmax",
+        });
+        values.dispose();
+        indices!.dispose();
+      } else {
+        const kernel = elementwiseFold(op === "min" ? "min" : op === "max" ? "max" : "add");
+        runFlat(kernel, [values.buf, best.values.buf], new Uniforms().int(inner), inner);
+        values.dispose();
+      }
+    }
+    const result = isArg ? best!.indices! : best!.values;
+    if (op === "mean") runFlat(scaleKernel(), [result.buf], new Uniforms().int(inner).float(len), inner);
+    b.copy(result.buf, out.buf, { dstOffset: o * inner * 4, bytes: inner * 4 });
+    best!.values.dispose();
+    best!.indices?.dispose();
+  }
+  scratch.dispose();
+}
+
+/** In-place fold of partials: `Acc[i] = f(Acc[i], V[i])`. */
+function elementwiseFold(kind: "add" | "max" | "min"): Kernel {
+  const f = kind === "add" ? "a + v" : `${kind}(a, v)`;
+  const code = `${storageDecl([{ name: "V" }], [{ name: "Acc" }])}${uniformDecl(2, 2)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let a = Acc[gi]; let v = V[gi];
+  Acc[gi] = ${f};
+}`;
+  return compile(code, 2, `reduce:fold_${kind}`);
+}
+
+/** In place `Acc[i] /= len`, as the mean kernel divides its sum. */
+function scaleKernel(): Kernel {
+  const code = `${storageDecl([], [{ name: "Acc" }])}${uniformDecl(1, 2)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  Acc[gi] = Acc[gi] / PF(1u);
+}`;
+  return compile(code, 1, "reduce:scale");
 }
 
 /** Sum along an axis (or all). */
@@ -109,12 +205,17 @@ ${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u);
   for (var i = 0u; i < len; i++) { s += exp(X[base + i * inner] - m); }
   for (var i = 0u; i < len; i++) { let j = base + i * inner; Y[j] = ${write}; }
 }`;
-  runFlat(
-    compile(code, 2, options.log ? "log_softmax" : "softmax"),
-    [x.buf, out.buf],
-    new Uniforms().int(outer * inner, len, inner),
-    outer * inner,
-  );
+  const kernel = compile(code, 2, options.log ? "log_softmax" : "softmax");
+  // Over the binding limit: in chunks of outer indices (a softmax line itself must fit one binding).
+  const row = len * inner * 4;
+  forEachRowChunk(outer, [row, row], (_, rows, bind) => {
+    runFlat(
+      kernel,
+      [bind(x.buf, row), bind(out.buf, row)],
+      new Uniforms().int(rows * inner, len, inner),
+      rows * inner,
+    );
+  }, { what: options.log ? "log_softmax" : "softmax" });
   return out;
 }
 

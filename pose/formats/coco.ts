@@ -101,6 +101,8 @@ export interface CocoKeypointsData {
   categories: unknown[];
   /** Other top-level fields (`info`, `licenses`...), kept as they are. */
   extra: Record<string, unknown>;
+  /** The file it was parsed from, when it was: errors of the conversion name it. */
+  file?: string;
 }
 
 /** A keypoint result (detection) record. */
@@ -187,7 +189,7 @@ export function parseCocoKeypoints(json: unknown, file: string): CocoKeypointsDa
     if (!["images", "annotations", "categories"].includes(k)) extra[k] = v;
   }
   if (images.length === 0) throw new InputError(`${file}: "images" is empty`);
-  return { images, annotations, categories, extra };
+  return { images, annotations, categories, extra, file };
 }
 
 /** Reads a COCO keypoint annotation file. */
@@ -274,7 +276,9 @@ export function cocoKeypointsToDocument(data: CocoKeypointsData): PoseDocument {
       meta: { ...rest, visibility: keypoints.filter((_, k) => k % 3 === 2) },
     };
   });
-  if (people.length === 0) throw new InputError("COCO annotation file has no annotations");
+  if (people.length === 0) {
+    throw new InputError(`${data.file ? `${data.file}: ` : ""}COCO annotation file has no annotations`);
+  }
   return createPoseDocument({
     skeleton: "coco17",
     image: imageSizeOf(data.images),

@@ -1,0 +1,246 @@
+// Tensors beyond one storage binding (engine/chunking.ts): element-wise ops, matmul, reductions and softmax
+// split their work; a kernel that does not split fails clearly; allocations beyond maxBufferSize throw
+// EnvironmentError. Chunk boundaries are checked on small tensors under a lowered binding limit, then once
+// on a real ~160 MiB tensor (over lavapipe's 128 MiB binding limit).
+import assert from "node:assert/strict";
+import {
+  backend,
+  binary,
+  EnvironmentError,
+  fill,
+  initEngine,
+  matmul,
+  reduce,
+  softmax,
+  tensor,
+  tidy,
+  unary,
+} from "../../engine/mod.ts";
+import { bindingLimit, planRows, setBindingLimit } from "../../engine/chunking.ts";
+import { transpose } from "../../engine/kernels/shape.ts";
+import type { Tensor } from "../../engine/tensor.ts";
+
+await initEngine();
+
+/** Deterministic values in [-1, 1) with some repeats (ties for argmax) and exact small sums. */
+function values(n: number, seed = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s >>> 20) % 64) / 32 - 1;
+  }
+  return out;
+}
+
+function assertClose(actual: Float32Array, expected: ArrayLike<number>, what: string, tol = 1e-5): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    const e = expected[i];
+    if (!(Math.abs(actual[i] - e) <= tol * Math.max(1, Math.abs(e)))) {
+      assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${e}`);
+    }
+  }
+}
+
+/** Runs `f` with every op planning for a binding limit of `bytes`; counts the dispatches it recorded. */
+async function underLimit<T>(bytes: number, f: () => Promise<T>): Promise<{ result: T; dispatches: number }> {
+  const d0 = backend().getStats().dispatches;
+  setBindingLimit(bytes);
+  try {
+    const result = await f();
+    return { result, dispatches: backend().getStats().dispatches - d0 };
+  } finally {
+    setBindingLimit(null);
+  }
+}
+
+async function readDispose(t: Tensor): Promise<Float32Array> {
+  const v = await t.read();
+  t.dispose();
+  return v;
+}
+
+Deno.test("chunk planning: aligned offsets in every operand, whole-bound operands must fit", () => {
+  setBindingLimit(4096);
+  try {
+    const align = backend().device.limits.minStorageBufferOffsetAlignment;
+    const plan = planRows(1000, [256, 12, 4])!;
+    assert.ok(plan.length > 1);
+    let next = 0;
+    for (const c of plan) {
+      assert.equal(c.start, next);
+      next += c.count;
+      for (const rb of [256, 12, 4]) {
+        assert.equal((c.start * rb) % align, 0, `offset of a ${rb}-byte row`);
+        assert.ok(c.count * rb <= 4096);
+      }
+    }
+    assert.equal(next, 1000);
+    assert.equal(planRows(10, [256]), null, "fits: no chunks");
+    assert.throws(() => planRows(10, [8192]), EnvironmentError);
+    assert.throws(() => planRows(10, [4], { wholeBytes: [8192] }), EnvironmentError);
+  } finally {
+    setBindingLimit(null);
+  }
+  assert.equal(bindingLimit(), backend().device.limits.maxStorageBufferBindingSize);
+});
+
+Deno.test("chunked element-wise ops equal the CPU (binding limit lowered to 4 KiB)", async () => {
+  const N = 1001, C = 64;
+  const a = values(N * C, 1), b = values(C, 2), col = values(N, 3), same = values(N * C, 4);
+  const { result, dispatches } = await underLimit(4096, async () => {
+    const ta = tensor(a, [N, C]), tb = tensor(b, [C]), tcol = tensor(col, [N, 1]), ts = tensor(same, [N, C]);
+    const outs = tidy(() => [
+      unary(ta, "affine", { a: 2, b: 0.5 }),
+      binary(ta, tb, "add"), // broadcast along rows: b bound whole
+      binary(tcol, ta, "mul"), // a column broadcast along the inner dimension
+      binary(ta, ts, "sub"), // same shapes: flat chunks
+      binary(tensor([3], [1]), ta, "mul"), // a scalar
+      fill([N, C], 7),
+    ]);
+    const read = [];
+    for (const t of outs) read.push(await readDispose(t));
+    for (const t of [ta, tb, tcol, ts]) t.dispose();
+    return read;
+  });
+  assert.ok(dispatches > 6 * 10, `ops were split (${dispatches} dispatches)`);
+  const [aff, add, mulc, sub, scal, filled] = result;
+  assertClose(aff, a.map((v) => v * 2 + 0.5), "affine");
+  assertClose(add, a.map((v, i) => v + b[i % C]), "add broadcast");
+  assertClose(mulc, a.map((v, i) => v * col[Math.floor(i / C)]), "mul column");
+  assertClose(sub, a.map((v, i) => v - same[i]), "sub");
+  assertClose(scal, a.map((v) => v * 3), "scalar mul");
+  assertClose(filled, new Float32Array(N * C).fill(7), "fill");
+});
+
+Deno.test("chunked reductions and softmax equal the CPU (binding limit lowered to 4 KiB)", async () => {
+  const N = 700, C = 64;
+  const a = values(N * C, 5);
+  a[3 * C + 5] = 5; // a maximum in row 3 and column 5
+  a[600 * C + 5] = 5; // tie in the same column: the first index wins
+  const { result } = await underLimit(4096, async () => {
+    const x = tensor(a, [N, C]);
+    const outs: Tensor[] = tidy(() => [
+      reduce(x, "sum", { axis: 1 }), // outer chunks
+      reduce(x, "sum", { axis: 0 }), // lines of 700 × 64 floats: copied chunks, partial sums
+      reduce(x, "mean", { axis: 0 }),
+      reduce(x, "max", { axis: 0 }),
+      reduce(x, "min", { axis: 0 }),
+      reduce(x, "argmax", { axis: 0 }),
+      reduce(x, "argmin", { axis: 0 }),
+      reduce(x, "sum"), // everything: one long line
+      softmax(x, { axis: 1 }),
+    ]);
+    const read = [];
+    for (const t of outs) read.push(await readDispose(t));
+    x.dispose();
+    return read;
+  });
+  const [rowSum, colSum, colMean, colMax, colMin, argmax, argmin, total, soft] = result;
+  const col = (c: number) => Array.from({ length: N }, (_, r) => a[r * C + c]);
+  const rows = (r: number) => Array.from(a.subarray(r * C, (r + 1) * C));
+  const sum = (xs: number[]) => xs.reduce((s, v) => s + v, 0);
+  assertClose(rowSum, Array.from({ length: N }, (_, r) => sum(rows(r))), "sum axis 1", 1e-4);
+  assertClose(colSum, Array.from({ length: C }, (_, c) => sum(col(c))), "sum axis 0", 1e-4);
+  assertClose(colMean, Array.from({ length: C }, (_, c) => sum(col(c)) / N), "mean axis 0", 1e-4);
+  assertClose(colMax, Array.from({ length: C }, (_, c) => Math.max(...col(c))), "max axis 0");
+  assertClose(colMin, Array.from({ length: C }, (_, c) => Math.min(...col(c))), "min axis 0");
+  const argOf = (xs: number[], better: (v: number, b: number) => boolean) =>
+    xs.reduce((bi, v, i) => better(v, xs[bi]) ? i : bi, 0);
+  assertClose(argmax, Array.from({ length: C }, (_, c) => argOf(col(c), (v, b) => v > b)), "argmax axis 0");
+  assertClose(argmin, Array.from({ length: C }, (_, c) => argOf(col(c), (v, b) => v < b)), "argmin axis 0");
+  assert.equal(argmax[5], 3, "first of tied maxima");
+  assertClose(total, [sum(Array.from(a))], "sum of all", 1e-4);
+  const softmaxRow = (r: number) => {
+    const xs = rows(r), m = Math.max(...xs), e = xs.map((v) => Math.exp(v - m)), s = sum(e);
+    return e.map((v) => v / s);
+  };
+  assertClose(soft, Array.from({ length: N }, (_, r) => softmaxRow(r)).flat(), "softmax", 1e-5);
+});
+
+Deno.test("chunked matmul equals the CPU: bias, activation, residual, batch folded into rows", async () => {
+  const M = 300, K = 64, N = 24, B = 3;
+  const a = values(B * M * K, 6), w = values(K * N, 7), bias = values(N, 8), res = values(B * M * N, 9);
+  const { result, dispatches } = await underLimit(8192, async () => {
+    const ta = tensor(a, [B, M, K]),
+      tw = tensor(w, [K, N]),
+      tb = tensor(bias, [N]),
+      tr = tensor(res, [B, M, N]);
+    const y = matmul(ta, tw, { bias: tb, activation: "relu", residual: tr });
+    const r = await readDispose(y);
+    for (const t of [ta, tw, tb, tr]) t.dispose();
+    return r;
+  });
+  assert.ok(dispatches > 5, `matmul was split (${dispatches} dispatches)`);
+  const expected = new Float32Array(B * M * N);
+  for (let r = 0; r < B * M; r++) {
+    for (let n = 0; n < N; n++) {
+      let s = bias[n];
+      for (let k = 0; k < K; k++) s += a[r * K + k] * w[k * N + n];
+      expected[r * N + n] = Math.max(s, 0) + res[r * N + n];
+    }
+  }
+  assertClose(result, expected, "matmul", 1e-4);
+});
+
+Deno.test("a ~160 MiB tensor (over the 128 MiB binding limit): unary, row-wise matmul and row sums", async () => {
+  const limit = backend().device.limits.maxStorageBufferBindingSize;
+  // N·64·4 bytes just over 1.25× the adapter's binding limit (160 MiB on lavapipe's 128 MiB).
+  const C = 64, N = Math.ceil((limit * 1.25) / (C * 4) / 64) * 64;
+  assert.ok(N * C * 4 > limit);
+  const host = new Float32Array(N * C);
+  for (let i = 0; i < host.length; i++) host[i] = (i % 7) - 3 + (i % 64) / 128;
+  const x = tensor(host, [N, C]);
+  const d0 = backend().getStats().dispatches;
+  const y = unary(x, "affine", { a: -2, b: 1 });
+  assert.ok(backend().getStats().dispatches - d0 >= 2, "the unary op was split");
+  const yv = await readDispose(y);
+  for (let i = 0; i < yv.length; i += 9973) {
+    if (yv[i] !== host[i] * -2 + 1) {
+      assert.fail(`unary: element ${i} is ${yv[i]}, expected ${host[i] * -2 + 1}`);
+    }
+  }
+  assert.equal(yv[yv.length - 1], host[host.length - 1] * -2 + 1, "last element");
+
+  const w = new Float32Array(C * 8).map((_, i) => ((i * 5) % 11) / 8 - 0.5);
+  const tw = tensor(w, [C, 8]);
+  const z = matmul(x, tw);
+  const zv = await readDispose(z);
+  tw.dispose();
+  for (const r of [0, 1, N >> 1, N - 2, N - 1, 123457 % N, 654321 % N]) {
+    for (let n = 0; n < 8; n++) {
+      let s = 0;
+      for (let k = 0; k < C; k++) s += host[r * C + k] * w[k * 8 + n];
+      assert.ok(Math.abs(zv[r * 8 + n] - s) <= 1e-4 * Math.max(1, Math.abs(s)), `matmul row ${r} col ${n}`);
+    }
+  }
+  const sums = await readDispose(reduce(x, "sum", { axis: 1 }));
+  for (const r of [0, N >> 1, N - 1]) {
+    let s = 0;
+    for (let k = 0; k < C; k++) s += host[r * C + k];
+    assert.ok(Math.abs(sums[r] - s) <= 1e-4, `row sum ${r}: ${sums[r]} vs ${s}`);
+  }
+  // A kernel that does not split fails clearly instead of reading a truncated binding.
+  assert.throws(
+    () => transpose(x),
+    (e) => e instanceof EnvironmentError && /maxStorageBufferBindingSize/.test(e.message),
+  );
+  x.dispose();
+  backend().trimPool();
+});
+
+Deno.test("allocations beyond maxBufferSize throw EnvironmentError naming the limit", () => {
+  const max = backend().device.limits.maxBufferSize;
+  assert.throws(
+    () => backend().alloc(max + 1),
+    (e) => e instanceof EnvironmentError && e.exitCode === 2 && /maxBufferSize/.test(e.message),
+  );
+  assert.throws(
+    () => tidy(() => fill([Math.ceil(max / 4) + 16], 0)),
+    (e) => e instanceof EnvironmentError && /maxBufferSize/.test(e.message),
+  );
+  // The engine keeps working afterwards.
+  const t = tensor([1, 2, 3]);
+  t.dispose();
+});
