@@ -95,7 +95,10 @@ async function main(args: string[]): Promise<number> {
       const secs = (performance.now() - t0) / 1000;
       console.log(
         `${name}: ${report.cases} cases in ${secs.toFixed(1)} s, ${JSON.stringify(report.outcomes)}, ` +
-          `slowest ${report.slowestMs.toFixed(0)} ms, ${report.failures.length} failures`,
+          `slowest ${report.slowestMs.toFixed(0)} ms, max memory ${
+            (report.maxMemory / 2 ** 20).toFixed(0)
+          } MiB, ` +
+          `${report.failures.length} failures`,
       );
       failures.push(...report.failures);
     }

@@ -26,8 +26,8 @@ export interface CaseReply {
   stack?: string;
   /** Milliseconds the parser took. */
   ms: number;
-  /** Resident set size after the case, bytes. */
-  rss: number;
+  /** Memory the parser's isolate holds after the case (V8 heap + external buffers), bytes. */
+  memory: number;
 }
 
 /** Runs `target` on `bytes` (written to a file in `dir`). Never throws for what the parser does. */
@@ -41,7 +41,7 @@ export async function runCase(
   const path = `${options.dir}/${t.fileName}`;
   await Deno.writeFile(path, bytes);
   const t0 = performance.now();
-  let reply: Omit<CaseReply, "ms" | "rss">;
+  let reply: Omit<CaseReply, "ms" | "memory">;
   try {
     const result = await t.run(path, bytes);
     const problem = t.check(result);
@@ -60,5 +60,7 @@ export async function runCase(
     };
   }
   const ms = performance.now() - t0;
-  return { ...reply, companions: t.companions?.(path), ms, rss: Deno.memoryUsage().rss };
+  // Heap and external memory are this isolate's own (the process RSS would count other workers and tests).
+  const { heapTotal, external } = Deno.memoryUsage();
+  return { ...reply, companions: t.companions?.(path), ms, memory: heapTotal + external };
 }

@@ -2,7 +2,7 @@
  * The fuzz harness: generates seeded cases for a target, runs each in a worker (terminated and restarted
  * when a case does not answer), and judges the outcome. A parser may return a valid result or throw an
  * `InputError` whose message names the file; anything else — another exception type, an invalid result,
- * more than `maxMs` per case, a resident size over `maxRssBytes`, no answer at all — is a failure.
+ * more than `maxMs` per case, more than `maxMemoryBytes` held after it, no answer at all — is a failure.
  * @module
  */
 
@@ -22,8 +22,9 @@ export interface FuzzOptions {
   maxMs?: number;
   /** A case not answered within this many ms is a hang: the worker is terminated (default 30000). */
   hangMs?: number;
-  /** Largest resident set size allowed after a case (default 3 GiB). */
-  maxRssBytes?: number;
+  /** Most memory (V8 heap + external buffers) the parser may hold after a case (default 1 GiB; runs stay
+   * under 0.1 GiB). */
+  maxMemoryBytes?: number;
   /** Largest input generated (mutations that grow past it are cut). Default 1 MiB. */
   maxInputBytes?: number;
   /** Called after every case (progress). */
@@ -54,6 +55,8 @@ export interface FuzzReport {
   failures: FuzzFailure[];
   /** Slowest case, ms. */
   slowestMs: number;
+  /** Most memory held after a case, bytes. */
+  maxMemory: number;
 }
 
 /** Runs cases in a worker; restarts it after a hang. */
@@ -96,7 +99,7 @@ export class FuzzRunner {
           errorName: "WorkerError",
           message: ev.message,
           ms: 0,
-          rss: 0,
+          memory: 0,
         });
       };
       worker.postMessage({ id, target, bytes });
@@ -123,11 +126,11 @@ export class FuzzRunner {
 /** Judges a reply: null when the parser behaved, else the reason it did not. */
 export function judge(
   reply: CaseReply | null,
-  limits: { maxMs?: number; maxRssBytes?: number; hangMs?: number } = {},
+  limits: { maxMs?: number; maxMemoryBytes?: number; hangMs?: number } = {},
 ): string | null {
   if (reply === null) return `no answer within ${limits.hangMs ?? 30000} ms (hang; worker terminated)`;
   const maxMs = limits.maxMs ?? 2000;
-  const maxRss = limits.maxRssBytes ?? 3 * 1024 ** 3;
+  const maxMemory = limits.maxMemoryBytes ?? 1024 ** 3;
   const first = (s?: string) => (s ?? "").split("\n").slice(0, 6).join("\n");
   switch (reply.outcome) {
     case "crash":
@@ -141,7 +144,7 @@ export function judge(
       }
   }
   if (reply.ms > maxMs) return `took ${reply.ms.toFixed(0)} ms (limit ${maxMs})`;
-  if (reply.rss > maxRss) return `resident size ${(reply.rss / 2 ** 20).toFixed(0)} MiB after the case`;
+  if (reply.memory > maxMemory) return `holds ${(reply.memory / 2 ** 20).toFixed(0)} MiB after the case`;
   return null;
 }
 
@@ -172,7 +175,14 @@ export async function fuzzTarget(
   const target = TARGETS[name];
   if (!target) throw new Error(`unknown fuzz target "${name}" (targets: ${Object.keys(TARGETS).join(", ")})`);
   const seeds = await target.seeds();
-  const report: FuzzReport = { target: name, cases: 0, outcomes: {}, failures: [], slowestMs: 0 };
+  const report: FuzzReport = {
+    target: name,
+    cases: 0,
+    outcomes: {},
+    failures: [],
+    slowestMs: 0,
+    maxMemory: 0,
+  };
   const first = options.first ?? 0;
   // The seeds themselves must parse: a seed that fails means the target, not the parser, is broken.
   for (const [i, s] of seeds.entries()) {
@@ -189,7 +199,10 @@ export async function fuzzTarget(
     const outcome = reply?.outcome ?? "hang";
     report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
     report.cases++;
-    if (reply) report.slowestMs = Math.max(report.slowestMs, reply.ms);
+    if (reply) {
+      report.slowestMs = Math.max(report.slowestMs, reply.ms);
+      report.maxMemory = Math.max(report.maxMemory, reply.memory);
+    }
     const reason = judge(reply, options);
     if (reason) report.failures.push({ target: name, index, reason, bytes });
     options.onCase?.(index, reply);

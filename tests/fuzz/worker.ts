@@ -4,8 +4,6 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import { runCase } from "./case.ts";
 
 /** A case to run. */
@@ -19,13 +17,19 @@ export interface CaseRequest {
 }
 
 const dir = Deno.makeTempDirSync({ prefix: "posegpu_fuzz_" });
+// The worker's global scope, typed here rather than with the deno.worker lib: a lib reference would apply
+// to every file type-checked together with this one.
+const scope = self as unknown as {
+  onmessage: ((ev: MessageEvent<CaseRequest | "close">) => void) | null;
+  postMessage(message: unknown): void;
+};
 
-self.onmessage = async (ev: MessageEvent<CaseRequest | "close">) => {
+scope.onmessage = async (ev) => {
   if (ev.data === "close") {
     Deno.removeSync(dir, { recursive: true });
-    self.postMessage("closed");
+    scope.postMessage("closed");
     return;
   }
   const { id, target, bytes } = ev.data;
-  self.postMessage(await runCase(target, bytes, { dir, id }));
+  scope.postMessage(await runCase(target, bytes, { dir, id }));
 };
