@@ -13,6 +13,7 @@ import { PosegpuError } from "../engine/errors.ts";
 
 /** Sub-commands in help order, each loaded when used. */
 export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  view: () => import("./commands/view.ts"),
   info: () => import("./commands/info.ts"),
   tune: () => import("./commands/tune.ts"),
   eval: () => import("./commands/eval.ts"),
@@ -23,6 +24,7 @@ export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
 
 /** One-line summaries for `posegpu --help` (kept here so help needs no imports). */
 const SUMMARIES: Record<string, string> = {
+  view: "write a self-contained HTML viewer for a pose file",
   info: "show the WebGPU adapter, backend, limits and features",
   tune: "measure kernel candidates on this adapter and cache the fastest",
   eval: "evaluate predictions: COCO keypoint AP/AR, Human3.6M protocols",
