@@ -174,6 +174,15 @@ const CASES: Record<string, Case[]> = {
       names: at("bad.safetensors"),
     },
   ],
+  // Commands in development when these cases were written: only what any implementation must satisfy.
+  lift: [
+    { args: [at("missing.json")], names: at("missing.json") },
+    { args: [at("truncated.json")], names: at("truncated.json") },
+  ],
+  view: [
+    { args: [at("missing.json"), "--out", at("v.html")], names: at("missing.json") },
+    { args: [at("truncated.json"), "--out", at("v.html")], names: at("truncated.json") },
+  ],
   train: [
     { args: [], names: "which model" },
     { args: ["nope", "--data", at("folder"), "--out", at("ck.safetensors")], names: '"nope"' },
@@ -234,7 +243,7 @@ for (const [name, cases] of Object.entries(CASES)) {
           what: `posegpu ${name} ${c.args.join(" ")}`,
         });
       });
-      for (const out of ["o.json", "o.bvh", "y.safetensors", "ck.safetensors"]) {
+      for (const out of ["o.json", "o.bvh", "y.safetensors", "ck.safetensors", "v.html"]) {
         await assert.rejects(() => Deno.stat(at(out)), `no output written (${out})`);
       }
     },
