@@ -71,6 +71,8 @@ export interface ConvTile {
   tn: number;
   /** Where the kernel reads packed weights: 64 KiB uniform windows (one dispatch each) or one storage buffer. */
   weights?: "uniform" | "storage";
+  /** Pixel blocks along output rows, or over the flattened (image, row, column) pixels. */
+  layout?: "rows" | "flat";
 }
 
 /** Options of `conv1d`. */
@@ -190,6 +192,12 @@ interface TiledVariant {
   vecIn: boolean;
   /** Output rows are contiguous and a multiple of 4 wide: vec4 stores and residual loads. */
   vecOut: boolean;
+  /**
+   * Pixels of a block are TN consecutive pixels of the flattened (image, row, column) space instead of
+   * one row's: for outputs narrower than a block (a temporal model's last frames, 1×1 maps), where
+   * row-aligned blocks would mostly compute padding. Scalar loads, addresses per pixel.
+   */
+  flat: boolean;
 }
 
 const TILED_WG = 16;
@@ -198,8 +206,16 @@ const UBO_FLOATS = 16384;
 const COMP = ["x", "y", "z", "w"];
 const signed = (v: number): string => (v >= 0 ? `+ ${v}` : `- ${-v}`);
 
+/** Accumulator names acc{m}_{q} in the order of the private arrays of the init and epilogue loops. */
+function accNames(tm: number, tn4: number): string[] {
+  const names: string[] = [];
+  for (let m = 0; m < tm; m++) for (let q = 0; q < tn4; q++) names.push(`acc${m}_${q}`);
+  return names;
+}
+
 /** The WGSL of a tiled convolution variant. */
 function tiledSource(v: TiledVariant): string {
+  if (v.flat) return flatSource(v);
   const { tm, tn, cu, kw: KW, sw: SW, dw: DW, pw: PW } = v;
   const tm4 = tm / 4, tn4 = tn / 4;
   // Offsets (relative to the first input column of the invocation) that tap k of pixel j reads.
@@ -258,24 +274,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   for (let m = 0; m < tm; m++) for (let q = 0; q < tn4; q++) s += `  var acc${m}_${q} = vec4<f32>(0.0);\n`;
-  // Later passes of a split input-channel range continue from the partial sums already in Y.
-  const yIndex = (m: number): string => `((n * O + g * Og + ob * ${tm}u + ${m}u) * OH + oy) * OW`;
-  s += `  if (P(25u) == 0u) {\n    let ny = arrayLength(&Y) - 1u;\n`;
-  for (let m = 0; m < tm; m++) {
-    if (v.vecOut) {
-      s += `    { let yb = (${yIndex(m)} + ow0) / 4u;\n`;
-      for (let q = 0; q < tn4; q++) s += `      acc${m}_${q} = Y[min(yb + ${q}u, ny)];\n`;
-    } else {
-      s += `    { let yb = ${yIndex(m)} + ox0 + osw * ow0;\n`;
-      for (let q = 0; q < tn4; q++) {
-        const parts = [0, 1, 2, 3].map((i) => `Y[min(yb + osw * ${4 * q + i}u, ny)]`);
-        s += `      acc${m}_${q} = vec4<f32>(${parts.join(", ")});\n`;
-      }
-    }
-    s += `    }\n`;
+  // Later passes of a split input-channel range continue from the partial sums already in Y. The
+  // initial load and the epilogue are loops over a private array: unrolled per accumulator they were
+  // most of the shader, and lavapipe's compile time grows steeply with shader size.
+  const accList = accNames(tm, tn4);
+  const yRow = `((n * O + g * Og + ob * ${tm}u + m) * OH + oy) * OW`;
+  s += `  if (P(25u) == 0u) {
+    let ny = arrayLength(&Y) - 1u;
+    var ini: array<vec4<f32>, ${tm * tn4}>;
+    for (var m = 0u; m < ${tm}u; m++) {
+`;
+  s += v.vecOut
+    ? `      let yb = (${yRow} + ow0) / 4u;
+      for (var q = 0u; q < ${tn4}u; q++) { ini[m * ${tn4}u + q] = Y[min(yb + q, ny)]; }
+`
+    : `      let yb = ${yRow} + ox0 + osw * ow0;
+      for (var j = 0u; j < ${tn}u; j++) { ini[m * ${tn4}u + j / 4u][j % 4u] = Y[min(yb + osw * j, ny)]; }
+`;
+  s += `    }
+${accList.map((a, i) => `    ${a} = ini[${i}];`).join("\n")}
   }
-  s += `  }
-  for (var c = c0; c < c1; c += ${cu}u) {
+`;
+  s += `  for (var c = c0; c < c1; c += ${cu}u) {
 `;
   for (let u = 0; u < cu; u++) {
     // Channels past c1 (the padded tail of an unrolled loop) read zeros; their packed weights are zero too.
@@ -335,31 +355,159 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let hb = PF(26u); let slope = PF(27u); let hr = PF(28u);
   let nb = arrayLength(&Bias) - 1u; let nr = arrayLength(&R) - 1u;
   let live = gi < total;
-`;
-  for (let m = 0; m < tm; m++) {
-    s += `  { let oc = ob * ${tm}u + ${m}u;
+  var accs = array<vec4<f32>, ${tm * tn4}>(${accList.join(", ")});
+  for (var m = 0u; m < ${tm}u; m++) {
+    let oc = ob * ${tm}u + m;
     if (live && oc < Og) {
       let bias = Bias[min(g * Og + oc, nb)] * hb;
 `;
-    if (v.vecOut) {
-      s += `      let yb = (${yIndex(m)} + ow0) / 4u;\n`;
-      for (let q = 0; q < tn4; q++) {
-        s += `      if (ow0 + ${4 * q}u < OWp) { let i = yb + ${q}u; let a = acc${m}_${q} + bias; ` +
-          `Y[i] = select(a * slope, a, a > vec4<f32>(0.0)) + R[min(i, nr)] * hr; }\n`;
-      }
-    } else {
-      s += `      let yb = ${yIndex(m)} + ox0 + osw * ow0;\n`;
-      for (let q = 0; q < tn4; q++) {
-        s += `      { let a = acc${m}_${q} + bias; let y = select(a * slope, a, a > vec4<f32>(0.0));\n`;
-        for (let i = 0; i < 4; i++) {
-          s += `        if (ow0 + ${4 * q + i}u < OWp) { let k = yb + osw * ${4 * q + i}u; ` +
-            `Y[k] = y.${COMP[i]} + R[min(k, nr)] * hr; }\n`;
+  s += v.vecOut
+    ? `      let yb = (${yRow} + ow0) / 4u;
+      for (var q = 0u; q < ${tn4}u; q++) {
+        if (ow0 + 4u * q < OWp) {
+          let i = yb + q; let a = accs[m * ${tn4}u + q] + bias;
+          Y[i] = select(a * slope, a, a > vec4<f32>(0.0)) + R[min(i, nr)] * hr;
         }
-        s += `      }\n`;
+      }
+`
+    : `      let yb = ${yRow} + ox0 + osw * ow0;
+      for (var j = 0u; j < ${tn}u; j++) {
+        if (ow0 + j < OWp) {
+          let k = yb + osw * j; let a = accs[m * ${tn4}u + j / 4u][j % 4u] + bias;
+          Y[k] = select(a * slope, a, a > 0.0) + R[min(k, nr)] * hr;
+        }
+      }
+`;
+  s += `    }
+  }
+`;
+  s += `}\n`;
+  return s;
+}
+
+/** Declarations and the uniform block shared by both tiled layouts. */
+function tiledHeader(v: TiledVariant, xt: string, yt: string): string {
+  return `@group(0) @binding(0) var<storage, read> X: array<${xt}>;
+${
+    v.ubo
+      ? `@group(0) @binding(1) var<uniform> Wu: array<vec4<f32>, ${UBO_FLOATS / 4}>;`
+      : `@group(0) @binding(1) var<storage, read> Wu: array<vec4<f32>>;`
+  }
+@group(0) @binding(2) var<storage, read> Bias: array<f32>;
+@group(0) @binding(3) var<storage, read> R: array<${yt}>;
+@group(0) @binding(4) var<storage, read_write> Y: array<${yt}>;
+${uniformDecl(5, 29)}
+@compute @workgroup_size(${TILED_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let total = P(0u); let OHp = P(2u); let OWp = P(3u); let H = P(4u); let W = P(5u);
+  let Cg = P(6u); let Cin = P(7u); let KH = P(8u); let SH = P(9u); let PH = PI(10u); let DH = P(11u);
+  let Og = P(12u); let O = P(13u); let bpg = P(14u); let z0 = P(15u); let c0 = P(16u); let c1 = P(17u);
+  let Kc = P(18u); let OH = P(19u); let OW = P(20u); let oy0 = P(21u); let osh = P(22u); let ox0 = P(23u);
+  let osw = P(24u);
+  let gi = (wid.y * nwg.x + wid.x) * ${TILED_WG}u + lid;
+  // Out-of-range invocations compute a duplicate of the last block instead of returning early, so the
+  // main loop runs outside any divergent branch; only the stores are guarded.
+  let p = min(gi, total - 1u);
+  let z = z0 + wid.z; let g = z / bpg; let ob = z % bpg;
+  let wz = wid.z * Kc * ${v.tm / 4}u;
+`;
+}
+
+/** The flat-pixel layout of the tiled kernel (see `TiledVariant.flat`); uniform 1 holds the pixel count. */
+function flatSource(v: TiledVariant): string {
+  const { tm, tn, cu, kw: KW, sw: SW, dw: DW, pw: PW } = v;
+  const tm4 = tm / 4, tn4 = tn / 4;
+  let s = tiledHeader(v, "f32", "f32") + `  let NP = P(1u);\n`;
+  for (let j = 0; j < tn; j++) {
+    s +=
+      `  let q${j} = min(p * ${tn}u + ${j}u, NP - 1u); let ow${j} = q${j} % OWp; let t${j} = q${j} / OWp; ` +
+      `let oh${j} = t${j} % OHp; let n${j} = t${j} / OHp;\n` +
+      `  let ih${j} = i32(oh${j} * SH) - PH; let xb${j} = (n${j} * Cin + g * Cg) * H; ` +
+      `let iw${j} = i32(ow${j} * ${SW}u) ${signed(-PW)};\n` +
+      `  let yb${j} = (n${j} * O + g * Og + ob * ${tm}u) * OH + oy0 + osh * oh${j}; ` +
+      `let yc${j} = ox0 + osw * ow${j};\n`;
+    for (let k = 0; k < KW; k++) {
+      s += `  let ic${j}_${k} = u32(clamp(iw${j} + ${k * DW}, 0, i32(W) - 1)); ` +
+        `let mc${j}_${k} = iw${j} + ${k * DW} >= 0 && iw${j} + ${k * DW} < i32(W);\n`;
+    }
+  }
+  for (let m = 0; m < tm; m++) for (let q = 0; q < tn4; q++) s += `  var acc${m}_${q} = vec4<f32>(0.0);\n`;
+  const accList = accNames(tm, tn4);
+  s += `  var ybs = array<u32, ${tn}>(${Array.from({ length: tn }, (_, j) => `yb${j}`).join(", ")});
+  var ycs = array<u32, ${tn}>(${Array.from({ length: tn }, (_, j) => `yc${j}`).join(", ")});
+  if (P(25u) == 0u) {
+    let ny = arrayLength(&Y) - 1u;
+    var ini: array<vec4<f32>, ${tm * tn4}>;
+    for (var m = 0u; m < ${tm}u; m++) {
+      for (var j = 0u; j < ${tn}u; j++) { ini[m * ${tn4}u + j / 4u][j % 4u] = Y[min((ybs[j] + m * OH) * OW + ycs[j], ny)]; }
+    }
+${accList.map((a, i) => `    ${a} = ini[${i}];`).join("\n")}
+  }
+`;
+  s += `  for (var c = c0; c < c1; c += ${cu}u) {
+`;
+  for (let u = 0; u < cu; u++) {
+    const cv = cu > 1 ? `c + ${u}u < c1` : "";
+    s += `    {
+    let cc = min(c + ${u}u, Cg - 1u);
+    let wc = wz + (c + ${u}u - c0) * KH * ${KW * tm4}u;
+`;
+    const rows = v.kh > 0 ? Array.from({ length: v.kh }, (_, i) => `${i}u`) : [null];
+    for (const khConst of rows) {
+      s += khConst === null
+        ? `    for (var kh = 0u; kh < KH; kh++) {\n`
+        : `    {\n      let kh = ${khConst};\n`;
+      s += `      let wr = wc + kh * ${KW * tm4}u;\n`;
+      for (let j = 0; j < tn; j++) {
+        const rowMask = [v.maskH ? `ih${j} + i32(kh * DH) >= 0 && ih${j} + i32(kh * DH) < i32(H)` : "", cv]
+          .filter(Boolean).join(" && ");
+        s += `      let r${j} = (xb${j} + cc * H + u32(clamp(ih${j} + i32(kh * DH), 0, i32(H) - 1))) * W;\n`;
+        if (rowMask) s += `      let vh${j} = ${rowMask};\n`;
+        for (let k = 0; k < KW; k++) {
+          const mk = [rowMask ? `vh${j}` : "", v.maskW ? `mc${j}_${k}` : ""].filter(Boolean).join(" && ");
+          s += mk
+            ? `      let x${j}_${k} = select(0.0, X[r${j} + ic${j}_${k}], ${mk});\n`
+            : `      let x${j}_${k} = X[r${j} + ic${j}_${k}];\n`;
+        }
+      }
+      for (let k = 0; k < KW; k++) {
+        for (let t = 0; t < tm4; t++) s += `      let w${k}_${t} = Wu[wr + ${k * tm4 + t}u];\n`;
+        for (let q = 0; q < tn4; q++) {
+          const parts = [0, 1, 2, 3].map((i) => `x${4 * q + i}_${k}`);
+          s += `      let v${k}_${q} = vec4<f32>(${parts.join(", ")});\n`;
+        }
+        for (let m = 0; m < tm; m++) {
+          for (let q = 0; q < tn4; q++) {
+            s += `      acc${m}_${q} = fma(vec4<f32>(w${k}_${m >> 2}.${
+              COMP[m & 3]
+            }), v${k}_${q}, acc${m}_${q});\n`;
+          }
+        }
+      }
+      s += `    }\n`;
+    }
+    s += `    }\n`;
+  }
+  s += `  }
+  let hb = PF(26u); let slope = PF(27u); let hr = PF(28u);
+  let nb = arrayLength(&Bias) - 1u; let nr = arrayLength(&R) - 1u;
+  let live = gi < total;
+`;
+  s += `  var accs = array<vec4<f32>, ${tm * tn4}>(${accList.join(", ")});
+  for (var m = 0u; m < ${tm}u; m++) {
+    let oc = ob * ${tm}u + m;
+    if (live && oc < Og) {
+      let bias = Bias[min(g * Og + oc, nb)] * hb;
+      for (var j = 0u; j < ${tn}u; j++) {
+        if (p * ${tn}u + j < NP) {
+          let k = (ybs[j] + m * OH) * OW + ycs[j]; let a = accs[m * ${tn4}u + j / 4u][j % 4u] + bias;
+          Y[k] = select(a * slope, a, a > 0.0) + R[min(k, nr)] * hr;
+        }
       }
     }
-    s += `    }\n  }\n`;
   }
+`;
   s += `}\n`;
   return s;
 }
@@ -426,6 +574,8 @@ interface TiledPlan {
   cu: number;
   /** Uniform-buffer windows (else a single dispatch reading packed weights from a storage buffer). */
   ubo: boolean;
+  /** Blocks of flattened pixels (see `TiledVariant.flat`). */
+  flat: boolean;
   /** Input channels per pass (a multiple of cu). */
   cPer: number;
   /** Output-channel blocks per dispatch. */
@@ -474,10 +624,13 @@ function planTiled(
 ): TiledPlan {
   const taps = KHp * KWp;
   const cu = taps === 1 ? 4 : 1;
-  const tm = tile?.tm ?? (taps === 1 ? (Og >= 16 ? 16 : Og >= 8 ? 8 : 4) : Og >= 8 ? 8 : 4);
-  const tn = tile?.tn ?? (taps === 1 ? 8 : pickTn(OWp, KWp, SW, DW, 28));
+  // Rows narrower than a block of 8 would mostly compute padding: block the flattened pixels instead.
+  const flat = tile?.layout ? tile.layout === "flat" : OWp < 8 && rows * OWp >= 8;
+  // 1×1 kernels and flat blocks reuse each input load over more channels (measured on lavapipe).
+  const tm = tile?.tm ?? (taps === 1 || flat ? (Og >= 16 ? 16 : Og >= 8 ? 8 : 4) : Og >= 8 ? 8 : 4);
+  let tn = tile?.tn ?? (flat || taps === 1 ? 8 : pickTn(OWp, KWp, SW, DW, 28));
   const blocks = Math.ceil(Og / tm);
-  const perBlock = rows * Math.ceil(OWp / tn);
+  const perBlock = flat ? Math.ceil((rows * OWp) / tn) : rows * Math.ceil(OWp / tn);
   const perChannel = tm * taps;
   const maxC = Math.floor(UBO_FLOATS / (perChannel * cu)) * cu;
   if (maxC >= cu && tile?.weights !== "storage") {
@@ -485,13 +638,13 @@ function planTiled(
     const cPer = Math.min(Math.ceil(Cg / cu) * cu, maxC);
     const nb = Math.floor(UBO_FLOATS / (perChannel * cPer));
     if (tile?.weights === "uniform" || perBlock * Math.min(nb, blocks) >= MIN_UBO_INVOCATIONS) {
-      return { tm, tn, cu, ubo: true, cPer, nb };
+      return { tm, tn, cu, ubo: true, flat, cPer, nb };
     }
   }
   // Storage-path blocks stay ≤ 16 pixels wide: their per-lane weight loads leave fewer registers, and
   // wider blocks measured slower on lavapipe.
-  const tns = tile?.tn ?? (taps === 1 ? 8 : pickTn(OWp, KWp, SW, DW, 16));
-  return { tm, tn: tns, cu, ubo: false, cPer: Cg, nb: blocks };
+  if (!flat && !tile?.tn && taps > 1) tn = pickTn(OWp, KWp, SW, DW, 16);
+  return { tm, tn, cu, ubo: false, flat, cPer: Cg, nb: blocks };
 }
 
 /** The W-direction and output-mapping geometry of one tiled launch (a forward conv, or one deconv phase). */
@@ -542,15 +695,17 @@ function launchTiled(
     tn,
     cu,
     ubo: plan.ubo,
-    kh: L.KHp * L.KWp <= 9 ? L.KHp : 0,
+    // Unrolling the kernel rows only pays for KH = 1 (no loop at all); it triples 3×3 compile times.
+    kh: L.KHp === 1 ? 1 : 0,
     maskH: L.PH !== 0 || L.osh !== 1,
     maskW: L.PW !== 0 || L.osw !== 1,
     kw: L.KWp,
     sw: L.SW,
     dw: L.DW,
     pw: L.PW,
-    vecIn: g.W % 4 === 0,
-    vecOut: L.osw === 1 && L.ox0 === 0 && g.OW === L.OWp && g.OW % 4 === 0,
+    vecIn: !plan.flat && g.W % 4 === 0,
+    vecOut: !plan.flat && L.osw === 1 && L.ox0 === 0 && g.OW === L.OWp && g.OW % 4 === 0,
+    flat: plan.flat,
   };
   const kernel = compile(
     tiledSource(variant),
@@ -559,11 +714,13 @@ function launchTiled(
       plan.ubo ? "ubo" : "ssbo"
     }:${tm}x${tn}c${cu}:k${variant.kh}x${L.KWp}s${L.SW}d${L.DW}p${L.PW}${variant.vecIn ? "vI" : ""}${
       variant.vecOut ? "vO" : ""
-    }${variant.maskH ? "mH" : ""}${variant.maskW ? "mW" : ""}`,
+    }${variant.maskH ? "mH" : ""}${variant.maskW ? "mW" : ""}${variant.flat ? "F" : ""}`,
   );
   const pack = compile(PACK, 2, "conv:pack");
-  const nch = Math.ceil(L.OWp / tn);
-  const total = g.N * L.OHp * nch;
+  const NP = g.N * L.OHp * L.OWp;
+  // Uniform 1: chunks per row, or (flat layout) the pixel count.
+  const nch = plan.flat ? NP : Math.ceil(L.OWp / tn);
+  const total = plan.flat ? Math.ceil(NP / tn) : g.N * L.OHp * nch;
   const [gx, gy] = grid(Math.ceil(total / TILED_WG));
   const d = dummyBuffer();
   const slope = slopeOf(e);
