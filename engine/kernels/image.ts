@@ -360,7 +360,7 @@ export function gaussianHeatmaps(coords: Tensor, options: GaussianHeatmapOptions
 }
 
 const SOFT_ARGMAX = `${storageDecl([{ name: "X" }], [{ name: "Y" }])}${uniformDecl(2, 3)}
-${flatMain(64)}  if (gi >= P(0u)) { return; }
+${flatMain()}  if (gi >= P(0u)) { return; }
   let H = P(1u); let W = P(2u); let base = gi * H * W;
   var m = X[base];
   for (var i = 1u; i < H * W; i++) { m = max(m, X[base + i]); }

@@ -119,6 +119,21 @@ Deno.test("softArgmax2d and spatialSoftmax match PyTorch", async () => {
   const [p, c] = tidy(() => [spatialSoftmax(x), softArgmax2d(x)]);
   assertClose(await p.read(), get("sm_prob").data as Float32Array, "spatial softmax", 1e-5);
   assertClose(await c.read(), get("sm_coords").data as Float32Array, "soft-argmax", 1e-5);
+  // More maps than one workgroup holds: every map is still decoded (repeat the 6 maps 60 times).
+  const rep = tensor(
+    new Float32Array(60 * l.data.length).map((_, i) => (l.data as Float32Array)[i % l.data.length]),
+    [
+      120,
+      3,
+      16,
+      12,
+    ],
+  );
+  const many = softArgmax2d(rep);
+  const mv = await many.read(), one = get("sm_coords").data as Float32Array;
+  assertClose(mv, new Float32Array(mv.length).map((_, i) => one[i % one.length]), "soft-argmax ×60", 1e-5);
+  rep.dispose();
+  many.dispose();
   for (const t of [x, p, c]) t.dispose();
 });
 
