@@ -20,6 +20,7 @@ export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   convert: () => import("./commands/convert.ts"),
   bvh: () => import("./commands/bvh.ts"),
   run: () => import("./commands/run.ts"),
+  train: () => import("./commands/train.ts"),
 };
 
 /** One-line summaries for `posegpu --help` (kept here so help needs no imports). */
@@ -31,6 +32,7 @@ const SUMMARIES: Record<string, string> = {
   convert: "convert keypoint files between formats and skeletons",
   bvh: "turn a BVH mocap clip into pose JSON (and pose files into BVH)",
   run: "raw network forward of a model on a safetensors input (parity checks)",
+  train: "train a lifting model on Human3.6M-format data (checkpoints, resume)",
 };
 
 function mainHelp(): string {

@@ -20,7 +20,7 @@ import { backward, withGrad, zeroGrad } from "./autograd.ts";
 import { InputError } from "./errors.ts";
 import { compile, flatMain, output, runFlat, storageDecl, uniformDecl, Uniforms } from "./kernels/common.ts";
 import { sumSquaresInto } from "./kernels/backward.ts";
-import { full, type Tensor, tidy, zeros } from "./tensor.ts";
+import { full, type Tensor, tensor, tidy, zeros } from "./tensor.ts";
 
 /** What every optimiser offers. */
 export interface Optimizer {
@@ -192,6 +192,31 @@ export class Adam implements Optimizer {
   /** The first and second moments (null before a parameter's first step), e.g. for checkpoints. */
   state(): { m: (Tensor | null)[]; v: (Tensor | null)[]; step: number } {
     return { m: [...this.#m], v: [...this.#v], step: this.#step };
+  }
+
+  /**
+   * Restores moments and the step count saved from `state()` (checkpoint resume): `m[i]`/`v[i]` are the
+   * host values of parameter i's moments (null leaves a parameter's moments unset).
+   */
+  loadState(state: { m: (Float32Array | null)[]; v: (Float32Array | null)[]; step: number }): void {
+    if (state.m.length !== this.params.length || state.v.length !== this.params.length) {
+      throw new InputError(
+        `optimiser state has ${state.m.length}/${state.v.length} moments for ${this.params.length} parameters`,
+      );
+    }
+    this.params.forEach((p, i) => {
+      for (const [src, dst] of [[state.m[i], this.#m], [state.v[i], this.#v]] as const) {
+        if (!src) continue;
+        if (src.length !== p.size) {
+          throw new InputError(
+            `optimiser state of parameter ${i} has ${src.length} values, expected ${p.size}`,
+          );
+        }
+        dst[i]?.dispose();
+        dst[i] = tensor(src, p.shape);
+      }
+    });
+    this.#step = state.step;
   }
 
   /** Frees the moments. */

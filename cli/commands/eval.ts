@@ -1,6 +1,7 @@
 /**
- * `posegpu eval`: evaluation protocols, one sub-command each (`coco` now; `h36m` to be wired to the
- * models). Add a sub-command by adding an entry to `EVAL_SUBCOMMANDS`.
+ * `posegpu eval`: evaluation protocols, one sub-command each (`coco`: keypoint AP/AR; `h36m`: Protocol
+ * #1/#2 of a posegpu checkpoint via `runH36mProtocol` and `loadLifter`). Add a sub-command by adding an
+ * entry to `EVAL_SUBCOMMANDS`.
  * @module
  */
 
@@ -8,6 +9,20 @@ import { parseArgs } from "node:util";
 import type { Command } from "../command.ts";
 import { InputError } from "../../engine/errors.ts";
 import { COCO_STAT_KEYS, evaluateCocoKeypointFiles, formatCocoSummary } from "../../pose/coco_eval.ts";
+import { initEngine } from "../../engine/backend.ts";
+import { writeFileAtomic } from "../../engine/fs.ts";
+import { loadLifter } from "../../models/lifter.ts";
+import { shTo17 } from "../../models/training/h36m_data.ts";
+import { type ActionTable, formatActionTable } from "../../pose/metrics/per_action.ts";
+import {
+  H36M_TEST_SUBJECTS,
+  H36M_TRAIN_SUBJECTS,
+  type H36mDataSource,
+  type H36mLifter,
+  openH36mFolder,
+  runH36mProtocol,
+} from "../../pose/protocol_h36m.ts";
+import { actionBarChartSvg } from "../../pose/viz/bar_chart.ts";
 
 /** One `posegpu eval <name>` sub-command. */
 export interface EvalSubcommand {
@@ -73,8 +88,156 @@ async function runCoco(args: string[]): Promise<number> {
 
 const H36M_HELP = `posegpu eval h36m — Human3.6M Protocol #1 (MPJPE) and #2 (P-MPJPE) per action
 
-Not available yet: it needs a lifting model, which is wired in with the models.
-The library function runH36mProtocol (pose/protocol_h36m.ts) runs the protocol for any lifting function.`;
+Usage:
+  posegpu eval h36m --data DIR --weights W.safetensors [--subjects S9,S11] [--input gt|sh]
+                    [--rare R [--train-data DIR] [--train-subjects LIST]] [--json] [--svg chart.svg]
+                    [--batch N]
+
+Lifts every frame of every sequence × camera of the test subjects with a posegpu checkpoint (posegpu
+train, or the shipped weights/) and reports MPJPE (root-aligned) and P-MPJPE (similarity-aligned) in mm
+per action — the mean over the action's frames of all sequences and cameras — and the average over
+actions. 2D input: the ground truth projected through each camera (gt) or the Stacked Hourglass
+detections (sh; Neck/Nose filled as the Thorax–Head midpoint for 17-joint models).
+
+Options:
+  --data DIR             Human3.6M folder (S<n>.safetensors + cameras.json)
+  --weights FILE         posegpu checkpoint (model, configuration and normalisation in its metadata)
+  --subjects LIST        test subjects (default S9,S11)
+  --input gt|sh          2D input (default: the one the checkpoint was trained on)
+  --rare R               only the rarest R% of test poses by occurrence in the training set (SRNet)
+  --train-data DIR       folder of the training subjects for --rare (default --data)
+  --train-subjects LIST  training subjects for --rare (default S1,S5,S6,S7,S8)
+  --json                 print {"mpjpe":{"average":…,"per_action":{…}},"p_mpjpe":{…},"frames":…} (mm)
+  --svg FILE             also write a per-action bar chart (MPJPE and P-MPJPE)
+  --batch N              frames per GPU batch (default 1024)
+  -h, --help             this help
+
+Examples:
+  posegpu eval h36m --data h36m/ --weights weights/martinez_gt.safetensors --subjects S9,S11 --input gt
+  posegpu eval h36m --data h36m/ --weights weights/martinez_sh.safetensors --input sh --json
+  posegpu eval h36m --data h36m/ --weights srnet.safetensors --rare 10 --train-subjects S1,S5,S6,S7,S8`;
+
+function subjectList(flag: string, text: string | undefined, fallback: readonly string[]): string[] {
+  if (text === undefined) return [...fallback];
+  const list = text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (!list.length) throw new InputError(`eval h36m: ${flag} is empty`);
+  for (const s of list) {
+    if (!/^S\d+$/.test(s)) throw new InputError(`eval h36m: ${flag} "${s}" is not a subject name like S9`);
+  }
+  return list;
+}
+
+function perAction(table: ActionTable): { average: number; per_action: Record<string, number> } {
+  return {
+    average: table.average,
+    per_action: Object.fromEntries(table.rows.map((r) => [r.action, r.error])),
+  };
+}
+
+/** A data source reading training subjects from another folder (for --rare with --train-data). */
+async function combinedSource(
+  testDir: string,
+  trainDir: string | undefined,
+  testSubjects: readonly string[],
+): Promise<H36mDataSource> {
+  const test = await openH36mFolder(testDir);
+  if (!trainDir || trainDir === testDir) return test;
+  const train = await openH36mFolder(trainDir);
+  const pick = (s: string) => (testSubjects.includes(s) ? test : train);
+  return {
+    loadSubject: (s) => pick(s).loadSubject(s),
+    cameras: (s) => pick(s).cameras(s),
+  };
+}
+
+async function runH36m(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      data: { type: "string" },
+      weights: { type: "string" },
+      subjects: { type: "string" },
+      input: { type: "string" },
+      rare: { type: "string" },
+      "train-data": { type: "string" },
+      "train-subjects": { type: "string" },
+      json: { type: "boolean", default: false },
+      svg: { type: "string" },
+      batch: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(H36M_HELP);
+    return 0;
+  }
+  if (!values.data) throw new InputError("eval h36m: --data DIR is required (see posegpu eval h36m --help)");
+  if (!values.weights) throw new InputError("eval h36m: --weights FILE is required (a posegpu checkpoint)");
+  const subjects = subjectList("--subjects", values.subjects, H36M_TEST_SUBJECTS);
+  const trainSubjects = subjectList("--train-subjects", values["train-subjects"], H36M_TRAIN_SUBJECTS);
+  let rare: number | undefined;
+  if (values.rare !== undefined) {
+    rare = Number(values.rare);
+    if (!(rare > 0 && rare <= 100)) {
+      throw new InputError(`eval h36m: --rare must be in (0, 100], got "${values.rare}"`);
+    }
+  }
+  const batch = values.batch === undefined ? 1024 : Number(values.batch);
+  if (!Number.isSafeInteger(batch) || batch < 1) throw new InputError(`eval h36m: --batch must be ≥ 1`);
+  await initEngine();
+  const lifter = await loadLifter(values.weights);
+  const input = values.input ?? lifter.meta.input;
+  if (input !== "gt" && input !== "sh") {
+    throw new InputError(`eval h36m: --input must be gt or sh, got "${input}"`);
+  }
+  const source = await combinedSource(values.data, values["train-data"], subjects);
+  let done = 0;
+  const t0 = performance.now();
+  const lift: H36mLifter = async (input2d, meta) => {
+    const kp = meta.inputJoints.length === 17 ? input2d : shTo17(input2d);
+    return await lifter.lift(kp, {
+      image: { width: meta.camera.resW, height: meta.camera.resH },
+      batchSize: batch,
+    });
+  };
+  const result = await runH36mProtocol(lift, source, {
+    input,
+    subjects,
+    rare: rare === undefined ? undefined : { percent: rare, trainSubjects },
+    onProgress: ({ subject, sequence, cameraId }) => {
+      done++;
+      console.error(
+        `eval h36m: ${done} sequence × camera done (${subject} "${sequence}" ${cameraId}, ${
+          ((performance.now() - t0) / 1000).toFixed(0)
+        } s)`,
+      );
+    },
+  });
+  lifter.dispose();
+  if (values.svg) {
+    const svg = actionBarChartSvg([{ name: "MPJPE", table: result.mpjpe }, {
+      name: "P-MPJPE",
+      table: result.pMpjpe,
+    }], {
+      title: `Human3.6M ${subjects.join(",")} (${input} 2D${rare !== undefined ? `, rarest ${rare}%` : ""})`,
+      unit: "mm",
+    });
+    await writeFileAtomic(values.svg, svg);
+  }
+  if (values.json) {
+    console.log(JSON.stringify({
+      mpjpe: perAction(result.mpjpe),
+      p_mpjpe: perAction(result.pMpjpe),
+      frames: result.mpjpe.frames,
+    }));
+  } else {
+    console.log(`MPJPE (Protocol #1), ${result.mpjpe.frames} frames\n${formatActionTable(result.mpjpe)}`);
+    console.log(`\nP-MPJPE (Protocol #2)\n${formatActionTable(result.pMpjpe)}`);
+  }
+  return 0;
+}
 
 /** The `eval` sub-commands by name. */
 export const EVAL_SUBCOMMANDS: Record<string, EvalSubcommand> = {
@@ -84,16 +247,9 @@ export const EVAL_SUBCOMMANDS: Record<string, EvalSubcommand> = {
     run: runCoco,
   },
   h36m: {
-    summary: "Human3.6M MPJPE / P-MPJPE per action (needs a model; not wired yet)",
+    summary: "Human3.6M MPJPE / P-MPJPE per action of a posegpu checkpoint",
     help: H36M_HELP,
-    run(args: string[]): Promise<number> {
-      if (args.includes("--help") || args.includes("-h")) {
-        console.log(H36M_HELP);
-        return Promise.resolve(0);
-      }
-      console.error("posegpu eval h36m: needs a lifting model, which is not wired in yet (see --help)");
-      return Promise.resolve(1);
-    },
+    run: runH36m,
   },
 };
 

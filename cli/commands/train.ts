@@ -1,0 +1,164 @@
+/**
+ * `posegpu train MODEL`: trains a lifting model on a Human3.6M folder in the shared format and writes
+ * a posegpu checkpoint after every epoch (logic in `models/training/trainer.ts`).
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Command } from "../command.ts";
+import { initEngine, InputError } from "../../engine/mod.ts";
+import { parseConfigPairs } from "../../models/config.ts";
+import { MODEL_NAMES } from "../../models/registry.ts";
+import { trainLifter } from "../../models/training/trainer.ts";
+
+const HELP = `posegpu train — train a lifting model on Human3.6M-format data
+
+Usage:
+  posegpu train MODEL --data DIR --train-subjects S1,S5,S6 [--val-subjects S7] --input gt|sh
+                      --out CKPT.safetensors [--epochs N] [--batch 64] [--lr 1e-3] [--config k=v ...]
+                      [--resume CKPT] [--seed N] [--max-steps N] [--log-every N]
+
+Trains MODEL (${MODEL_NAMES.join(", ")}) on every frame × camera of the training subjects: 2D input =
+ground truth projected through the cameras (gt) or the Stacked Hourglass detections (sh; Neck/Nose
+filled as the Thorax–Head midpoint for 17-joint models), target = root-relative camera-frame 3D.
+Martinez / dual_channel use z-score statistics of the training set; srnet / videopose screen
+normalisation with 3D in metres. Martinez follows the reference recipe: Adam, lr decay ×0.96 every
+100k steps, MSE, dropout 0.5, max-norm (--config max_norm=false turns it off), reshuffled every epoch.
+After every epoch: validation MPJPE (Protocol #1, 17 joints, mm) and an atomic checkpoint (weights,
+normalisation, provenance and the optimiser state for --resume). Progress goes to stderr.
+
+Options:
+  --data DIR              Human3.6M folder (S<n>.safetensors + cameras.json)
+  --train-subjects LIST   comma-separated subjects to train on
+  --val-subjects LIST     comma-separated subjects to validate on each epoch (default none)
+  --input gt|sh           2D input: projected ground truth or SH detections (default gt)
+  --epochs N              total epochs (default 200; a resumed run continues up to N)
+  --batch N               batch size (default 64)
+  --lr X                  initial learning rate (default 1e-3)
+  --decay-steps N         learning-rate decay period in steps (default 100000)
+  --config key=value      model configuration (repeatable; see posegpu run --help for the keys)
+  --out FILE              checkpoint to write (every epoch, atomically)
+  --resume FILE           continue from a checkpoint (model, config, normalisation, optimiser, step)
+  --seed N                seed of initialisation, shuffling and dropout (default 0)
+  --max-steps N           stop after N optimiser steps in total
+  --log-every N           read the loss and print progress every N steps (default 100)
+  --val-stride K          validate on every K-th validation sample (default 1)
+  --checkpoint-every N    also validate and checkpoint every N steps (default: each epoch only)
+  -h, --help              this help
+
+Examples:
+  posegpu train martinez --data ../shared/data/h36m --train-subjects S1,S5,S6,S7 --val-subjects S8 \\
+      --input gt --epochs 10 --out martinez_gt.safetensors
+  posegpu train martinez --data ../shared/data/h36m --train-subjects S1,S5,S6,S7,S8 --input sh \\
+      --epochs 200 --out martinez_sh.safetensors --resume martinez_sh.safetensors
+  posegpu train srnet --data ../shared/data/h36m --train-subjects S1,S5,S6,S7 --val-subjects S8 \\
+      --input gt --config filter_widths=1,1,1 --out srnet_sr.safetensors`;
+
+function subjects(flag: string, text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const list = text.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const s of list) {
+    if (!/^S\d+$/.test(s)) throw new InputError(`train: ${flag} "${s}" is not a subject name like S1`);
+  }
+  return list;
+}
+
+function integer(flag: string, text: string | undefined, fallback?: number): number | undefined {
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new InputError(`train: ${flag} must be a non-negative integer, got "${text}"`);
+  }
+  return v;
+}
+
+async function runTrain(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      data: { type: "string" },
+      "train-subjects": { type: "string" },
+      "val-subjects": { type: "string" },
+      input: { type: "string", default: "gt" },
+      epochs: { type: "string" },
+      batch: { type: "string" },
+      lr: { type: "string" },
+      "decay-steps": { type: "string" },
+      config: { type: "string", multiple: true },
+      out: { type: "string" },
+      resume: { type: "string" },
+      seed: { type: "string" },
+      "max-steps": { type: "string" },
+      "log-every": { type: "string" },
+      "val-stride": { type: "string" },
+      "checkpoint-every": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  // `--config a=1 b=2`: parseArgs leaves the values after the first as positionals.
+  const [model, ...extra] = positionals;
+  const stray = extra.filter((p) => !p.includes("="));
+  if (!model) {
+    throw new InputError(`train: which model? (models: ${MODEL_NAMES.join(", ")}; see posegpu train --help)`);
+  }
+  if (!MODEL_NAMES.includes(model)) {
+    throw new InputError(`train: unknown model "${model}" (models: ${MODEL_NAMES.join(", ")})`);
+  }
+  if (stray.length) throw new InputError(`train: unexpected argument(s) ${stray.join(" ")}`);
+  if (!values.data) throw new InputError("train: --data DIR is required");
+  if (!values.out) throw new InputError("train: --out FILE is required");
+  const trainSubjects = subjects("--train-subjects", values["train-subjects"]);
+  if (!trainSubjects.length) {
+    throw new InputError("train: --train-subjects is required (e.g. S1,S5,S6,S7,S8)");
+  }
+  const input = values.input;
+  if (input !== "gt" && input !== "sh") {
+    throw new InputError(`train: --input must be gt or sh, got "${input}"`);
+  }
+  const lr = values.lr === undefined ? 1e-3 : Number(values.lr);
+  if (!(lr > 0 && Number.isFinite(lr))) {
+    throw new InputError(`train: --lr must be a positive number, got "${values.lr}"`);
+  }
+  const pairs = [...(values.config ?? []), ...extra.filter((p) => p.includes("="))];
+  await initEngine();
+  const result = await trainLifter({
+    model,
+    config: parseConfigPairs(pairs),
+    data: values.data,
+    trainSubjects,
+    valSubjects: subjects("--val-subjects", values["val-subjects"]),
+    input,
+    epochs: integer("--epochs", values.epochs, 200)!,
+    batch: integer("--batch", values.batch, 64),
+    lr,
+    decaySteps: integer("--decay-steps", values["decay-steps"], 100_000),
+    out: values.out,
+    resume: values.resume,
+    seed: integer("--seed", values.seed, 0),
+    maxSteps: integer("--max-steps", values["max-steps"]),
+    logEvery: integer("--log-every", values["log-every"], 100),
+    valStride: integer("--val-stride", values["val-stride"], 1),
+    checkpointEvery: integer("--checkpoint-every", values["checkpoint-every"]) || undefined,
+  });
+  console.error(
+    `train: done — ${result.epochs} epochs, ${result.step} steps` +
+      `${
+        result.valMpjpe !== null ? `, validation MPJPE ${result.valMpjpe.toFixed(2)} mm` : ""
+      }; wrote ${result.out}`,
+  );
+  return 0;
+}
+
+/** `posegpu train`. */
+export const command: Command = {
+  name: "train",
+  summary: "Train a lifting model on Human3.6M-format data (checkpoints, resume)",
+  help: HELP,
+  run: runTrain,
+};

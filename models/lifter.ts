@@ -1,0 +1,315 @@
+/**
+ * The lifting API: a posegpu checkpoint (`checkpoint.ts`) becomes a function from 2D keypoints in pixels
+ * to root-relative 3D in millimetres.
+ *
+ * ```ts
+ * const lifter = await loadLifter("weights/martinez_gt.safetensors");
+ * const poses3d = await lifter.lift(keypoints2d, { image: { width: 1000, height: 1002 } });
+ * ```
+ *
+ * - Input: `Float32Array` `[frames, 17, 2]` pixels in H36M-17 order (a 16-joint model ignores
+ *   Neck/Nose); output `[frames, 17, 3]` root-relative camera-frame mm (the root exactly 0).
+ * - The model, its configuration and normalisation come from the checkpoint's metadata. Frames are
+ *   processed in batches of `batchSize` (default 1024): host memory is the input and output plus one
+ *   batch, and each batch is one GPU submit (upload, forward, readback). Temporal models (SRNet /
+ *   VideoPose3D with a receptive field > 1) treat the frames as one sequence (edges padded by repeating
+ *   the first/last frame, as VideoPose3D) and stream it in chunks.
+ * - `normalizeInput: "h36m-camera"` (default) feeds the pixels as they are: right for Human3.6M-like
+ *   cameras (1000 px images, a person a few metres away). `"auto"` first maps each pose by a per-frame
+ *   similarity (translation and uniform scale, no rotation) that puts its root (Hip) at the training
+ *   set's mean root position and its 2D scale (RMS distance of the joints from their centroid) at the
+ *   training set's mean scale, in the training image size. The network then sees poses where the
+ *   training distribution has them; root-relative 3D is invariant to that mapping up to the network's
+ *   own error, so the output needs no inverse.
+ * - Missing joints (`mask` 0, or non-finite coordinates) are filled from the training set's mean pose,
+ *   placed by the least-squares scale-and-translation fit of the mean pose to the frame's visible joints
+ *   (with fewer than two visible joints: the training scale, anchored at the visible joint or the
+ *   training root). `lastReport` says how many were filled.
+ * @module
+ */
+
+import { InputError } from "../engine/errors.ts";
+import { tensor } from "../engine/tensor.ts";
+import { type Checkpoint, type CheckpointMeta, loadCheckpoint, type Normalization } from "./checkpoint.ts";
+import { createModel, type LiftingModel } from "./registry.ts";
+import { decodeOutput, encodeInput, networkJoints, NOSE, poseScale, usesZScore } from "./training/codec.ts";
+
+/** Options of `loadLifter`. */
+export interface LoadLifterOptions {
+  /** Fold BatchNorm into the layers before them (default true; same outputs, faster). */
+  fold?: boolean;
+}
+
+/** Options of `Lifter.lift`. */
+export interface LiftOptions {
+  /** `[frames, 17]` visibility: 0 = missing joint (filled, see the module documentation). */
+  mask?: ArrayLike<number>;
+  /** Image size of the input pixels (default: the training cameras'). Used by screen-normalised models. */
+  image?: { width: number; height: number };
+  /** Frames per batch (default 1024). */
+  batchSize?: number;
+  /**
+   * `"h36m-camera"` (default): pixels as they are; `"auto"`: per-pose similarity into the training
+   * distribution. `true` / `false` are accepted as `"auto"` / `"h36m-camera"`.
+   */
+  normalizeInput?: "h36m-camera" | "auto" | boolean;
+}
+
+/** What the last `lift` call did to its input. */
+export interface LiftReport {
+  /** Frames lifted. */
+  frames: number;
+  /** Joints filled in (mask 0 or non-finite), over all frames. */
+  filledJoints: number;
+  /** Frames with at least one filled joint. */
+  framesWithMissing: number;
+  /** Frames with no usable joint (lifted from the mean pose). */
+  emptyFrames: number;
+  /** Frames remapped by `normalizeInput: "auto"`. */
+  remapped: number;
+}
+
+/** A loaded lifting model. */
+export interface Lifter {
+  /** The checkpoint's metadata. */
+  readonly meta: CheckpointMeta;
+  /** The network (eval mode). */
+  readonly model: LiftingModel;
+  /** Lifts `[frames, 17, 2]` pixels to `[frames, 17, 3]` root-relative mm. */
+  lift(keypoints2d: Float32Array, options?: LiftOptions): Promise<Float32Array>;
+  /** What the last `lift` filled in or remapped. */
+  readonly lastReport: LiftReport | null;
+  /** Frees the GPU tensors. */
+  dispose(): void;
+}
+
+/** The training set's mean 2D pose (pixels, H36M-17) from the normalisation statistics. */
+export function meanPose2d(
+  model: string,
+  meta: { config: Record<string, unknown>; normalization: Normalization },
+): Float32Array {
+  const norm = meta.normalization;
+  if (norm.input2d.meanPose) return Float32Array.from(norm.input2d.meanPose);
+  if (norm.kind !== "zscore") {
+    throw new InputError(`normalization.input2d.meanPose is missing (needed to fill missing joints)`);
+  }
+  // Older z-score checkpoints: the input means are the mean pose's coordinates (16 or 17 joints).
+  const { jointsIn } = networkJoints(model, meta.config);
+  const out = new Float32Array(34);
+  jointsIn.forEach((j, i) => {
+    out[2 * j] = norm.input.mean[2 * i];
+    out[2 * j + 1] = norm.input.mean[2 * i + 1];
+  });
+  if (!jointsIn.includes(NOSE)) {
+    out[2 * NOSE] = 0.5 * (out[16] + out[20]);
+    out[2 * NOSE + 1] = 0.5 * (out[17] + out[21]);
+  }
+  return out;
+}
+
+/**
+ * Fills missing joints of one pose in place from `mean` (the mean pose), fitted to the visible joints by
+ * scale and translation. `vis[j]` is 1 for a usable joint. Returns the number of joints filled.
+ */
+export function fillMissingJoints(
+  pose: Float32Array,
+  vis: Uint8Array,
+  mean: Float32Array,
+  fallback: { root: [number, number]; scale: number; meanScale: number },
+): number {
+  let n = 0, px = 0, py = 0, mx = 0, my = 0;
+  for (let j = 0; j < 17; j++) {
+    if (!vis[j]) continue;
+    n++;
+    px += pose[2 * j];
+    py += pose[2 * j + 1];
+    mx += mean[2 * j];
+    my += mean[2 * j + 1];
+  }
+  if (n === 17) return 0;
+  let s: number, tx: number, ty: number;
+  if (n >= 2) {
+    px /= n, py /= n, mx /= n, my /= n;
+    let num = 0, den = 0;
+    for (let j = 0; j < 17; j++) {
+      if (!vis[j]) continue;
+      const ax = mean[2 * j] - mx, ay = mean[2 * j + 1] - my;
+      num += ax * (pose[2 * j] - px) + ay * (pose[2 * j + 1] - py);
+      den += ax * ax + ay * ay;
+    }
+    s = den > 0 && num > 0 ? num / den : 1;
+    tx = px - s * mx;
+    ty = py - s * my;
+  } else {
+    // One or no visible joint: the training scale, anchored at that joint (or the training root).
+    s = fallback.scale / fallback.meanScale;
+    if (n === 1) {
+      tx = px - s * mx;
+      ty = py - s * my;
+    } else {
+      tx = fallback.root[0] - s * mean[0];
+      ty = fallback.root[1] - s * mean[1];
+    }
+  }
+  for (let j = 0; j < 17; j++) {
+    if (vis[j]) continue;
+    pose[2 * j] = s * mean[2 * j] + tx;
+    pose[2 * j + 1] = s * mean[2 * j + 1] + ty;
+  }
+  return 17 - n;
+}
+
+function liftMode(options: LiftOptions): string {
+  const m = options.normalizeInput;
+  return m === true ? "auto" : m === false || m === undefined ? "h36m-camera" : m;
+}
+
+class CheckpointLifter implements Lifter {
+  readonly meta: CheckpointMeta;
+  readonly model: LiftingModel;
+  lastReport: LiftReport | null = null;
+  readonly #mean: Float32Array;
+  readonly #meanScale: number;
+  readonly #rf: number;
+
+  constructor(meta: CheckpointMeta, model: LiftingModel) {
+    this.meta = meta;
+    this.model = model;
+    this.#mean = meanPose2d(meta.model, meta);
+    this.#meanScale = poseScale(this.#mean);
+    const m = model as LiftingModel & { receptiveField?: () => number };
+    this.#rf = typeof m.receptiveField === "function" ? m.receptiveField() : 1;
+  }
+
+  /** Validated, filled and (in auto mode) remapped copy of the input. */
+  #prepare(kp: Float32Array, options: LiftOptions): Float32Array {
+    if (!(kp instanceof Float32Array) || kp.length === 0 || kp.length % 34 !== 0) {
+      throw new InputError(
+        `lift: keypoints2d must be a non-empty Float32Array [frames, 17, 2] (H36M-17 pixels), got ${kp?.length} values`,
+      );
+    }
+    const frames = kp.length / 34;
+    const mask = options.mask;
+    if (mask && mask.length !== frames * 17) {
+      throw new InputError(`lift: mask has ${mask.length} values, expected frames × 17 = ${frames * 17}`);
+    }
+    const mode = liftMode(options);
+    if (mode !== "h36m-camera" && mode !== "auto") {
+      throw new InputError(
+        `lift: normalizeInput must be "h36m-camera" or "auto", got ${JSON.stringify(mode)}`,
+      );
+    }
+    const stats = this.meta.normalization.input2d;
+    const out = new Float32Array(kp);
+    const vis = new Uint8Array(17);
+    const report: LiftReport = { frames, filledJoints: 0, framesWithMissing: 0, emptyFrames: 0, remapped: 0 };
+    // A 16-joint model never reads Neck/Nose, so its absence is not "missing".
+    const used = usesZScore(this.meta.model)
+      ? networkJoints(this.meta.model, this.meta.config).jointsIn
+      : null;
+    for (let f = 0; f < frames; f++) {
+      const pose = out.subarray(f * 34, f * 34 + 34);
+      let visible = 0, counted = 0;
+      for (let j = 0; j < 17; j++) {
+        vis[j] = Number.isFinite(pose[2 * j]) && Number.isFinite(pose[2 * j + 1]) &&
+            (!mask || mask[f * 17 + j] !== 0)
+          ? 1
+          : 0;
+        visible += vis[j];
+        if (!vis[j] && (!used || used.includes(j))) counted++;
+      }
+      if (visible < 17) {
+        fillMissingJoints(pose, vis, this.#mean, {
+          root: stats.root,
+          scale: stats.scale,
+          meanScale: this.#meanScale,
+        });
+        report.filledJoints += counted;
+        if (counted) report.framesWithMissing++;
+        if (visible === 0) report.emptyFrames++;
+      }
+      if (mode === "auto") {
+        const s = poseScale(pose);
+        const k = s > 0 ? stats.scale / s : 1;
+        const rx = pose[0], ry = pose[1];
+        for (let j = 0; j < 17; j++) {
+          pose[2 * j] = (pose[2 * j] - rx) * k + stats.root[0];
+          pose[2 * j + 1] = (pose[2 * j + 1] - ry) * k + stats.root[1];
+        }
+        report.remapped++;
+      }
+    }
+    this.lastReport = report;
+    return out;
+  }
+
+  async lift(keypoints2d: Float32Array, options: LiftOptions = {}): Promise<Float32Array> {
+    const input = this.#prepare(keypoints2d, options);
+    const frames = input.length / 34;
+    const batch = options.batchSize ?? 1024;
+    if (!Number.isSafeInteger(batch) || batch < 1) {
+      throw new InputError(`lift: batchSize must be ≥ 1, got ${batch}`);
+    }
+    // Auto mode moved the poses into the training image; otherwise the caller's image (default: training's).
+    const image = liftMode(options) === "auto" ? this.meta.normalization.input2d.image : options.image ??
+      this.meta.normalization.input2d.image;
+    if (!(image.width > 0 && image.height > 0)) {
+      throw new InputError(`lift: image must have a positive width and height, got ${JSON.stringify(image)}`);
+    }
+    const size = { width: Float32Array.of(image.width), height: Float32Array.of(image.height) };
+    const out = new Float32Array(frames * 51);
+    const { model: name, config, normalization } = this.meta;
+    const pad = (this.#rf - 1) >> 1;
+    for (let at = 0; at < frames; at += batch) {
+      const b = Math.min(batch, frames - at);
+      let x;
+      if (this.#rf === 1) {
+        const rows = encodeInput(name, {
+          config,
+          normalization,
+          input2d: input.subarray(at * 34, (at + b) * 34),
+          image: size,
+        });
+        x = usesZScore(name) ? tensor(rows, [b, rows.length / b]) : tensor(rows, [b, 1, 17, 2]);
+      } else {
+        // One window covering this chunk's outputs: frames at−pad .. at+b−1+pad, edges repeated.
+        const win = new Float32Array((b + this.#rf - 1) * 34);
+        for (let t = 0; t < b + this.#rf - 1; t++) {
+          const f = Math.min(Math.max(at - pad + t, 0), frames - 1);
+          win.set(input.subarray(f * 34, f * 34 + 34), t * 34);
+        }
+        const rows = encodeInput(name, { config, normalization, input2d: win, image: size });
+        x = tensor(rows, [1, b + this.#rf - 1, 17, 2]);
+      }
+      const y = this.model.forward(x);
+      const host = await y.read();
+      y.dispose();
+      x.dispose();
+      out.set(decodeOutput(name, { config, normalization, output: host }), at * 51);
+    }
+    return out;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** Builds a lifter from an already loaded checkpoint. */
+export async function lifterFromCheckpoint(
+  checkpoint: Checkpoint,
+  options: LoadLifterOptions = {},
+): Promise<Lifter> {
+  const { meta } = checkpoint;
+  const model = createModel(meta.model, meta.config);
+  await model.loadStateDict(checkpoint.stateDict, { fold: options.fold ?? true });
+  return new CheckpointLifter(meta, model);
+}
+
+/** Loads a posegpu checkpoint (path or bytes) as a `Lifter` (see the module documentation). */
+export async function loadLifter(
+  pathOrBytes: string | Uint8Array,
+  options: LoadLifterOptions = {},
+): Promise<Lifter> {
+  return await lifterFromCheckpoint(await loadCheckpoint(pathOrBytes), options);
+}

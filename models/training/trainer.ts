@@ -1,0 +1,535 @@
+/**
+ * Training loop for the lifting models on Human3.6M-format data (`posegpu train`):
+ *
+ * - Samples: every frame × camera of the training subjects (`h36m_data.ts`); inputs and targets are
+ *   normalised once up front with the statistics that go into the checkpoint (`codec.ts`).
+ * - Martinez reference recipe: Adam lr 1e-3, batch 64, TF `exponential_decay` ×0.96 every 100k steps
+ *   (staircase), MSE on the z-scored outputs, dropout 0.5, max-norm after every step, the samples
+ *   shuffled each epoch. Dual-channel: the structure-aware L1 losses (basic network on all joints plus
+ *   each channel on its hard joints). SRNet / VideoPose3D: MPJPE loss in metres on screen-normalised 2D;
+ *   temporal models take a window of `receptiveField` frames around each sample (edge frames repeated,
+ *   as VideoPose3D pads its sequences).
+ * - Many steps are recorded per GPU submit and the loss is read back once every `logEvery` steps
+ *   (`LossLog`), when a progress line (epoch, step, poses/s, loss, ETA) goes to the log.
+ * - Each epoch: validation MPJPE (Protocol #1: mean over frames and 17 joints, root-relative mm), then
+ *   an atomic checkpoint with the metadata of `../checkpoint.ts` and the optimiser state.
+ * - Reproducible and resumable: the shuffle of epoch e is a pure function of (seed, e) and the dropout
+ *   stream is re-seeded from (seed, step) before every step, so `resume` from a checkpoint written at
+ *   step s continues exactly as the uninterrupted run would.
+ * @module
+ */
+
+import { basename } from "node:path";
+import { backend } from "../../engine/backend.ts";
+import { InputError } from "../../engine/errors.ts";
+import { hardJointLoss, mseLoss } from "../../engine/losses.ts";
+import * as ops from "../../engine/ops.ts";
+import { Adam, exponentialDecay, LossLog, trainStep } from "../../engine/optim.ts";
+import { manualSeed, Rng } from "../../engine/random.ts";
+import { readAll, type Tensor, tensor } from "../../engine/tensor.ts";
+import { type CheckpointMeta, loadCheckpoint, type Normalization, saveCheckpoint } from "../checkpoint.ts";
+import { DUAL_HARD_A, DUAL_HARD_B, type DualChannel } from "../dual_channel.ts";
+import { Martinez } from "../martinez.ts";
+import { createModel, type LiftingModel } from "../registry.ts";
+import {
+  computeNormalization,
+  decodeOutput,
+  encodeInput,
+  encodeTarget,
+  meanMpjpe,
+  networkJoints,
+  usesZScore,
+} from "./codec.ts";
+import { commonImageSize, loadH36mPoses, type PoseSet } from "./h36m_data.ts";
+import { H36M_17 } from "../../pose/skeletons.ts";
+
+/** Options of `trainLifter`. */
+export interface TrainOptions {
+  /** Registry name: martinez, dual_channel, srnet, srnet_fc, videopose. */
+  model: string;
+  /** Model configuration overrides (`--config k=v`); Martinez defaults to `max_norm: true` here. */
+  config?: Record<string, unknown>;
+  /** Human3.6M folder (shared format). */
+  data: string;
+  /** Training subjects. */
+  trainSubjects: readonly string[];
+  /** Validation subjects (none: no validation). */
+  valSubjects?: readonly string[];
+  /** 2D input kind. */
+  input: "gt" | "sh";
+  /** Total epochs of the run (a resumed run continues up to this many). */
+  epochs: number;
+  /** Batch size (default 64). */
+  batch?: number;
+  /** Initial learning rate (default 1e-3). */
+  lr?: number;
+  /** Decay steps of the exponential schedule (default 100 000). */
+  decaySteps?: number;
+  /** Decay rate (default 0.96). */
+  decayRate?: number;
+  /** Checkpoint path (written after every epoch and at the end). */
+  out: string;
+  /** Resume from this checkpoint (its model, config, normalisation and optimiser state). */
+  resume?: string;
+  /** Seed (default 0). */
+  seed?: number;
+  /** Stop after this many optimiser steps in total (counting a resumed run's earlier steps). */
+  maxSteps?: number;
+  /** Read the loss and print progress every this many steps (default 100). */
+  logEvery?: number;
+  /** Steps recorded per GPU submit (default 4). */
+  submitEvery?: number;
+  /** Also validate and write the checkpoint every this many steps (default: only per epoch). */
+  checkpointEvery?: number;
+  /** Use every k-th validation sample (default 1). */
+  valStride?: number;
+  /** Preloaded training samples (tests, benchmarks); `data` is then only recorded in the metadata. */
+  trainSet?: PoseSet;
+  /** Preloaded validation samples. */
+  valSet?: PoseSet;
+  /** Where progress lines go (default stderr). */
+  log?: (line: string) => void;
+}
+
+/** One finished epoch (or the partial one a `maxSteps` stop ends in). */
+export interface EpochRecord {
+  /** Epochs completed. */
+  epoch: number;
+  /** Steps completed. */
+  step: number;
+  /** Mean training loss over the steps read back in this epoch. */
+  trainLoss: number;
+  /** Validation MPJPE (mm), or null. */
+  valMpjpe: number | null;
+  /** Seconds of training (without validation) in this epoch. */
+  seconds: number;
+  /** Training throughput. */
+  posesPerSecond: number;
+}
+
+/** What `trainLifter` returns. */
+export interface TrainResult {
+  /** Epochs completed. */
+  epochs: number;
+  /** Steps taken in total. */
+  step: number;
+  /** Per-epoch records of this run. */
+  history: EpochRecord[];
+  /** Every loss read back (one per step of this run). */
+  losses: number[];
+  /** Last validation MPJPE (mm), or null. */
+  valMpjpe: number | null;
+  /** The checkpoint written. */
+  out: string;
+}
+
+function stderr(line: string): void {
+  console.error(line);
+}
+
+function duration(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = Math.floor(s % 60);
+  return h ? `${h}h${String(m).padStart(2, "0")}m` : m ? `${m}m${String(r).padStart(2, "0")}s` : `${r}s`;
+}
+
+/** Seed of the dropout stream at `step` (a fixed mix of seed and step: resumable). */
+function stepSeed(seed: number, step: number): number {
+  return ((seed * 1_000_003 + step) * 2654435761) % 9007199254740881;
+}
+
+/** Training input/target rows and batching for one model family. */
+interface Task {
+  /** Network input shape of a batch of `b`. */
+  inputShape(b: number): number[];
+  /** Target shape of a batch of `b`. */
+  targetShape(b: number): number[];
+  /** Fills a batch of inputs and targets for samples `idx`. */
+  fill(set: Encoded, idx: ArrayLike<number>, x: Float32Array, y: Float32Array): void;
+  /** The loss of one batch (training mode). */
+  loss(model: LiftingModel, x: Tensor, y: Tensor): Tensor;
+}
+
+/** A sample set encoded for the network. */
+interface Encoded {
+  set: PoseSet;
+  x: Float32Array;
+  y: Float32Array;
+  /** Start and end (exclusive) of each sample's clip (temporal models). */
+  clipStart: Int32Array;
+  clipEnd: Int32Array;
+}
+
+function receptiveField(model: LiftingModel): number {
+  const m = model as LiftingModel & { receptiveField?: () => number };
+  return typeof m.receptiveField === "function" ? m.receptiveField() : 1;
+}
+
+function makeTask(name: string, model: LiftingModel): Task {
+  if (usesZScore(name)) {
+    const { jointsIn, jointsOut } = networkJoints(name, model.config);
+    const din = jointsIn.length * 2, dout = jointsOut.length * 3;
+    const fill = (set: Encoded, idx: ArrayLike<number>, x: Float32Array, y: Float32Array) => {
+      for (let i = 0; i < idx.length; i++) {
+        const s = idx[i];
+        x.set(set.x.subarray(s * din, s * din + din), i * din);
+        y.set(set.y.subarray(s * dout, s * dout + dout), i * dout);
+      }
+    };
+    if (name === "martinez") {
+      return {
+        inputShape: (b) => [b, din],
+        targetShape: (b) => [b, dout],
+        fill,
+        loss: (m, x, y) => mseLoss(m.forward(x), y),
+      };
+    }
+    // Dual-channel: L1 of the basic network on all joints + L1 of each channel on its hard joints.
+    const hardCols = (hard: readonly number[]) =>
+      hard.flatMap((j) => [0, 1, 2].map((c) => jointsOut.indexOf(j) * 3 + c));
+    const single = (model.config.channels as string) === "single";
+    const channelCols = single
+      ? [hardCols([...DUAL_HARD_A, ...DUAL_HARD_B].sort((a, b) => a - b))]
+      : [hardCols(DUAL_HARD_A), hardCols(DUAL_HARD_B)];
+    const colTensors = channelCols.map((c) => tensor(Int32Array.from(c)));
+    const masks = channelCols.map((c) => tensor(new Float32Array(c.length).fill(1), [1, c.length]));
+    return {
+      inputShape: (b) => [b, din],
+      targetShape: (b) => [b, dout],
+      fill,
+      loss: (m, x, y) => {
+        const all = (m as unknown as DualChannel).forwardAll(x);
+        const { total } = hardJointLoss({ pred: all.basic, target: y }, {
+          channels: all.refined.map((pred, c) => ({
+            pred,
+            target: ops.gather(y, colTensors[c], { axis: 1 }),
+            mask: masks[c],
+          })),
+        });
+        return total;
+      },
+    };
+  }
+  const rf = receptiveField(model);
+  const pad = (rf - 1) >> 1;
+  return {
+    inputShape: (b) => [b, rf, 17, 2],
+    targetShape: (b) => [b, 1, 17, 3],
+    fill: (set, idx, x, y) => {
+      for (let i = 0; i < idx.length; i++) {
+        const s = idx[i];
+        for (let t = 0; t < rf; t++) {
+          // Edge frames repeat (VideoPose3D pads each sequence with its first/last frame).
+          const f = Math.min(Math.max(s - pad + t, set.clipStart[s]), set.clipEnd[s] - 1);
+          x.set(set.x.subarray(f * 34, f * 34 + 34), (i * rf + t) * 34);
+        }
+        y.set(set.y.subarray(s * 51, s * 51 + 51), i * 51);
+      }
+    },
+    loss: (m, x, y) => {
+      // MPJPE loss (VideoPose3D / SRNet): mean over joints of the Euclidean error, in metres.
+      const d = ops.square(ops.sub(m.forward(x), y));
+      const norm = ops.sqrt(ops.affine(ops.sum(d, { axis: 3 }), { shift: 1e-12 }));
+      return ops.mean(norm);
+    },
+  };
+}
+
+function encode(name: string, config: Record<string, unknown>, norm: Normalization, set: PoseSet): Encoded {
+  const clipStart = new Int32Array(set.count), clipEnd = new Int32Array(set.count);
+  for (const c of set.clips) {
+    clipStart.fill(c.start, c.start, c.start + c.frames);
+    clipEnd.fill(c.start + c.frames, c.start, c.start + c.frames);
+  }
+  return {
+    set,
+    x: encodeInput(name, {
+      config,
+      normalization: norm,
+      input2d: set.input2d,
+      image: { width: set.width, height: set.height },
+    }),
+    y: encodeTarget(name, { config, normalization: norm, target3d: set.target3d }),
+    clipStart,
+    clipEnd,
+  };
+}
+
+/**
+ * Validation MPJPE (mm, 17 joints, root-relative) of `model` in eval mode over every `stride`-th
+ * sample, in batches of `batch`. Leaves the model in eval mode.
+ */
+async function validate(
+  name: string,
+  model: LiftingModel,
+  options: { task: Task; set: Encoded; norm: Normalization; stride: number; batch: number },
+): Promise<number> {
+  model.eval();
+  const { task, set, stride, batch } = options;
+  const idx: number[] = [];
+  for (let i = 0; i < set.set.count; i += stride) idx.push(i);
+  let sum = 0;
+  for (let at = 0; at < idx.length; at += batch) {
+    const b = Math.min(batch, idx.length - at);
+    const part = idx.slice(at, at + b);
+    const xs = new Float32Array(task.inputShape(b).reduce((p, d) => p * d, 1));
+    const ys = new Float32Array(task.targetShape(b).reduce((p, d) => p * d, 1));
+    task.fill(set, part, xs, ys);
+    const x = tensor(xs, task.inputShape(b));
+    const out = model.forward(x);
+    const pred = decodeOutput(name, {
+      config: model.config,
+      normalization: options.norm,
+      output: await out.read(),
+    });
+    out.dispose();
+    x.dispose();
+    const target = new Float32Array(b * 51);
+    part.forEach((s, i) => target.set(set.set.target3d.subarray(s * 51, s * 51 + 51), i * 51));
+    sum += meanMpjpe(pred, target) * b;
+  }
+  return sum / idx.length;
+}
+
+/** Trains a lifting model; see the module documentation. */
+export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
+  const log = options.log ?? stderr;
+  const batch = options.batch ?? 64;
+  const seed = options.seed ?? 0;
+  const logEvery = options.logEvery ?? 100;
+  const submitEvery = Math.max(1, options.submitEvery ?? 4);
+  for (const [k, v] of [["batch", batch], ["epochs", options.epochs], ["logEvery", logEvery]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) {
+      throw new InputError(`train: ${k} must be a positive integer, got ${v}`);
+    }
+  }
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new InputError(`train: seed must be a non-negative integer`);
+  }
+  const resumed = options.resume ? await loadCheckpoint(options.resume) : null;
+  if (resumed) {
+    if (resumed.meta.model !== options.model) {
+      throw new InputError(
+        `train --resume: ${options.resume} holds a ${resumed.meta.model}, not a ${options.model}`,
+      );
+    }
+    if (resumed.meta.input !== options.input) {
+      throw new InputError(`train --resume: ${options.resume} was trained on --input ${resumed.meta.input}`);
+    }
+    if (!resumed.optimizer) throw new InputError(`train --resume: ${options.resume} has no optimiser state`);
+  }
+
+  const t0 = performance.now();
+  const trainSet = options.trainSet ??
+    await loadH36mPoses(options.data, { subjects: options.trainSubjects, input: options.input });
+  const valSubjects = options.valSubjects ?? [];
+  const valSet = options.valSet ??
+    (valSubjects.length
+      ? await loadH36mPoses(options.data, { subjects: valSubjects, input: options.input })
+      : null);
+  if (trainSet.count < batch) {
+    throw new InputError(`train: ${trainSet.count} training samples is fewer than one batch of ${batch}`);
+  }
+
+  manualSeed(seed);
+  const config = resumed?.meta.config ??
+    (options.model === "martinez" ? { max_norm: true, ...options.config } : { ...options.config });
+  const model = createModel(options.model, config);
+  const norm = resumed?.meta.normalization ?? computeNormalization(options.model, {
+    config: model.config,
+    input2d: trainSet.input2d,
+    target3d: trainSet.target3d,
+    image: commonImageSize(trainSet),
+  });
+  if (resumed) await model.loadStateDict(resumed.stateDict);
+  const named = model.namedParameters();
+  const opt = new Adam(named.map(([, p]) => p), { lr: options.lr ?? 1e-3 });
+  if (resumed?.optimizer) {
+    const o = resumed.optimizer;
+    opt.loadState({
+      step: o.step,
+      m: named.map(([n]) => o.m.get(n) ?? null),
+      v: named.map(([n]) => o.v.get(n) ?? null),
+    });
+  }
+  const schedule = exponentialDecay({
+    lr: options.lr ?? 1e-3,
+    decaySteps: options.decaySteps ?? 100_000,
+    decayRate: options.decayRate ?? 0.96,
+  });
+  const task = makeTask(options.model, model);
+  const train = encode(options.model, model.config, norm, trainSet);
+  const val = valSet ? encode(options.model, model.config, norm, valSet) : null;
+  const stepsPerEpoch = Math.floor(trainSet.count / batch);
+  const totalSteps = Math.min(options.epochs * stepsPerEpoch, options.maxSteps ?? Infinity);
+  let step = resumed?.meta.step ?? 0;
+  const maxNorm = model instanceof Martinez && model.config.max_norm;
+  log(
+    `train ${options.model}: ${trainSet.count} samples (${
+      options.trainSubjects.join(",")
+    }, input ${options.input}), ` +
+      `${val ? `${val.set.count} validation samples (${valSubjects.join(",")})` : "no validation"}, ` +
+      `${model.numParameters()} parameters, batch ${batch}, ${stepsPerEpoch} steps/epoch, ` +
+      `${resumed ? `resuming at step ${step}, ` : ""}data ready in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s`,
+  );
+
+  const xs = new Float32Array(task.inputShape(batch).reduce((p, d) => p * d, 1));
+  const ys = new Float32Array(task.targetShape(batch).reduce((p, d) => p * d, 1));
+  const lossLog = new LossLog({ every: logEvery });
+  const losses: number[] = [];
+  const history: EpochRecord[] = [];
+  let perm: Int32Array | null = null, permEpoch = -1;
+  let epochLossSum = 0, epochLossN = 0, epochSeconds = 0, epochSteps = 0;
+  let windowStart = performance.now(), windowSteps = 0;
+  let lastVal: number | null = resumed?.meta.valMpjpe ?? null;
+  let rate = 0;
+
+  const meta = (epoch: number, valMpjpe: number | null): CheckpointMeta => {
+    const { jointsIn, jointsOut } = usesZScore(options.model)
+      ? networkJoints(options.model, model.config)
+      : { jointsIn: [...H36M_17.joints.keys()], jointsOut: [...H36M_17.joints.keys()] };
+    return {
+      model: options.model,
+      config: model.config,
+      input: options.input,
+      normalization: norm,
+      jointsIn: jointsIn.map((j) => H36M_17.joints[j]),
+      jointsOut: jointsOut.map((j) => H36M_17.joints[j]),
+      units: "mm",
+      data: resumed?.meta.data ?? basename(options.data.replace(/\/+$/, "")),
+      trainSubjects: [...options.trainSubjects],
+      valSubjects: [...valSubjects],
+      epoch,
+      step,
+      valMpjpe,
+      seed,
+    };
+  };
+
+  const checkpoint = async (epoch: number, valMpjpe: number | null): Promise<void> => {
+    const sd = await model.stateDict();
+    const st = opt.state();
+    const live = named.map(([n], i) => ({ n, m: st.m[i], v: st.v[i] })).filter((e) => e.m && e.v);
+    const values = await readAll(live.flatMap((e) => [e.m!, e.v!]));
+    const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+    live.forEach((e, i) => {
+      m.set(e.n, values[2 * i]);
+      v.set(e.n, values[2 * i + 1]);
+    });
+    await saveCheckpoint(options.out, { meta: meta(epoch, valMpjpe), stateDict: sd }, {
+      optimizer: { step: st.step, m, v },
+    });
+  };
+
+  const drain = async (): Promise<void> => {
+    if (lossLog.count === 0) return;
+    const read = Array.from(await lossLog.read());
+    losses.push(...read);
+    for (const l of read) {
+      epochLossSum += l;
+      epochLossN++;
+    }
+    const now = performance.now();
+    const secs = (now - windowStart) / 1000;
+    epochSeconds += secs;
+    rate = (windowSteps * batch) / secs;
+    const epoch = Math.floor((step - 1) / stepsPerEpoch);
+    const inEpoch = step - epoch * stepsPerEpoch;
+    const leftEpoch = (stepsPerEpoch - inEpoch) * batch / rate;
+    const leftRun = (totalSteps - step) * batch / rate;
+    log(
+      `epoch ${epoch + 1}/${options.epochs} step ${inEpoch}/${stepsPerEpoch} (total ${step}) ` +
+        `${rate.toFixed(0)} poses/s loss ${read[read.length - 1].toFixed(5)} (mean ${
+          (read.reduce((a, b) => a + b, 0) / read.length).toFixed(5)
+        }) lr ${opt.lr.toExponential(2)} ETA epoch ${duration(leftEpoch)} run ${duration(leftRun)}`,
+    );
+    windowStart = performance.now();
+    windowSteps = 0;
+  };
+
+  model.train();
+  while (step < totalSteps) {
+    const epoch = Math.floor(step / stepsPerEpoch);
+    const within = step % stepsPerEpoch;
+    if (permEpoch !== epoch) {
+      // The shuffle of each epoch depends on (seed, epoch) only, so a resumed run sees the same order.
+      perm = new Rng(seed * 100_003 + epoch + 1).permutation(trainSet.count);
+      permEpoch = epoch;
+    }
+    task.fill(train, perm!.subarray(within * batch, within * batch + batch), xs, ys);
+    const x = tensor(xs, task.inputShape(batch)), y = tensor(ys, task.targetShape(batch));
+    manualSeed(stepSeed(seed, step));
+    opt.lr = schedule(step);
+    const loss = trainStep(opt, () => task.loss(model, x, y));
+    if (maxNorm) (model as Martinez).applyMaxNorm();
+    lossLog.push(loss);
+    for (const t of [loss, x, y]) t.dispose();
+    step++;
+    windowSteps++;
+    epochSteps++;
+    if (step % submitEvery === 0) backend().flush();
+    if (lossLog.full) await drain();
+    const epochDone = step % stepsPerEpoch === 0;
+    const periodic = options.checkpointEvery !== undefined && step % options.checkpointEvery === 0;
+    if (epochDone || step === totalSteps || periodic) {
+      await drain();
+      await backend().sync();
+      const completed = Math.floor(step / stepsPerEpoch);
+      const tv = performance.now();
+      const valMpjpe = val
+        ? await validate(options.model, model, {
+          task,
+          set: val,
+          norm,
+          stride: options.valStride ?? 1,
+          batch: 1024,
+        })
+        : null;
+      model.train();
+      lastVal = valMpjpe ?? lastVal;
+      const record: EpochRecord = {
+        epoch: completed,
+        step,
+        trainLoss: epochLossN ? epochLossSum / epochLossN : NaN,
+        valMpjpe,
+        seconds: epochSeconds,
+        posesPerSecond: epochSeconds > 0 ? (epochSteps * batch) / epochSeconds : 0,
+      };
+      history.push(record);
+      await checkpoint(completed, valMpjpe);
+      log(
+        `${epochDone ? "epoch" : step === totalSteps ? "stopped in epoch" : "checkpoint in epoch"} ${
+          epochDone ? completed : completed + 1
+        } ` +
+          `(step ${step}): train loss ${record.trainLoss.toFixed(5)}` +
+          `${valMpjpe !== null ? `, validation MPJPE ${valMpjpe.toFixed(2)} mm` : ""} ` +
+          `(${duration(record.seconds)} training at ${record.posesPerSecond.toFixed(0)} poses/s, ` +
+          `validation ${duration((performance.now() - tv) / 1000)}); checkpoint ${options.out}`,
+      );
+      epochLossSum =
+        epochLossN =
+        epochSeconds =
+        epochSteps =
+          0;
+      windowStart = performance.now();
+      windowSteps = 0;
+    }
+  }
+  if (history.length === 0) {
+    // Nothing left to train (e.g. resuming a finished run): still write the requested checkpoint.
+    await checkpoint(Math.floor(step / stepsPerEpoch), lastVal);
+  }
+  lossLog.dispose();
+  opt.dispose();
+  model.dispose();
+  return {
+    epochs: Math.floor(step / stepsPerEpoch),
+    step,
+    history,
+    losses,
+    valMpjpe: lastVal,
+    out: options.out,
+  };
+}

@@ -1,0 +1,179 @@
+// Training on a tiny synthetic Human3.6M folder: the loss falls, checkpoints are written atomically with
+// the full metadata, `resume` continues at the right step and reproduces the uninterrupted run, the other
+// model families train, and `posegpu eval h36m --json` has the documented shape.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initEngine } from "../../engine/mod.ts";
+import { loadCheckpoint } from "../../models/checkpoint.ts";
+import { trainLifter, type TrainOptions } from "../../models/training/trainer.ts";
+import { loadH36mPoses } from "../../models/training/h36m_data.ts";
+import { main } from "../../cli/main.ts";
+import { writeTinyH36m } from "./_tiny_h36m.ts";
+
+await initEngine();
+const dir = await writeTinyH36m(await Deno.makeTempDir({ prefix: "posegpu_tiny_h36m_" }));
+const SMALL = { linear_size: 64, num_stage: 1 };
+
+function base(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    model: "martinez",
+    config: SMALL,
+    data: dir,
+    trainSubjects: ["S1", "S5"],
+    valSubjects: ["S8"],
+    input: "gt",
+    epochs: 3,
+    batch: 32,
+    out,
+    seed: 7,
+    logEvery: 4,
+    log: () => {},
+    ...extra,
+  };
+}
+
+Deno.test("tiny H36M folder: samples per frame × camera, root-relative camera-frame targets", async () => {
+  const set = await loadH36mPoses(dir, { subjects: ["S1"], input: "sh" });
+  assert.equal(set.count, 2 * 96 * 2);
+  assert.equal(set.clips.length, 4);
+  for (let f = 0; f < set.count; f++) {
+    assert.deepEqual([...set.target3d.subarray(f * 51, f * 51 + 3)], [0, 0, 0]);
+    // Neck/Nose of SH input is the Thorax–Head midpoint.
+    const p = set.input2d.subarray(f * 34, f * 34 + 34);
+    assert.ok(Math.abs(p[18] - (p[16] + p[20]) / 2) < 1e-3);
+  }
+  assert.ok(set.height.includes(1002) && set.height.includes(1000));
+});
+
+Deno.test("martinez trains: loss falls, validation improves, atomic checkpoint with metadata", async () => {
+  const tmp = await Deno.makeTempDir();
+  const out = join(tmp, "ckpt.safetensors");
+  const r = await trainLifter(base(out));
+  assert.equal(r.step, 3 * Math.floor(768 / 32));
+  const first = r.losses.slice(0, 4).reduce((a, b) => a + b) / 4;
+  const last = r.losses.slice(-4).reduce((a, b) => a + b) / 4;
+  assert.ok(last < 0.7 * first, `loss ${first} → ${last}`);
+  assert.equal(r.history.length, 3);
+  assert.ok(r.history[2].valMpjpe! < r.history[0].valMpjpe! + 1e-6 || r.history[2].valMpjpe! < 150);
+  // Only the checkpoint: no temporary files left beside it.
+  const files = [...Deno.readDirSync(tmp)].map((e) => e.name);
+  assert.deepEqual(files, ["ckpt.safetensors"]);
+  const ck = await loadCheckpoint(out);
+  assert.equal(ck.meta.model, "martinez");
+  assert.equal(ck.meta.epoch, 3);
+  assert.equal(ck.meta.step, r.step);
+  assert.equal(ck.meta.seed, 7);
+  assert.deepEqual(ck.meta.trainSubjects, ["S1", "S5"]);
+  assert.deepEqual(ck.meta.valSubjects, ["S8"]);
+  assert.equal(ck.meta.jointsIn.length, 16);
+  assert.ok(!ck.meta.jointsIn.includes("Neck/Nose"));
+  assert.equal(ck.meta.normalization.kind, "zscore");
+  assert.equal(ck.meta.config.max_norm, true);
+  assert.ok(ck.optimizer && ck.optimizer.step === r.step);
+  assert.ok(Math.abs(ck.meta.valMpjpe! - r.history[2].valMpjpe!) < 1e-9);
+  await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("resume continues at the saved step and matches the uninterrupted run", async () => {
+  const tmp = await Deno.makeTempDir();
+  const full = join(tmp, "full.safetensors"), part = join(tmp, "part.safetensors");
+  const total = 30; // crosses the end of epoch 1 (24 steps) so the resumed run reshuffles too
+  await trainLifter(base(full, { maxSteps: total, valSubjects: [] }));
+  await trainLifter(base(part, { maxSteps: 13, valSubjects: [] }));
+  const mid = await loadCheckpoint(part);
+  assert.equal(mid.meta.step, 13);
+  const resumed = await trainLifter(base(part, { maxSteps: total, resume: part, valSubjects: [] }));
+  assert.equal(resumed.step, total);
+  assert.equal(resumed.losses.length, total - 13);
+  const a = await loadCheckpoint(full), b = await loadCheckpoint(part);
+  assert.equal(b.meta.step, total);
+  for (const [k, t] of a.stateDict) {
+    const u = b.stateDict.get(k)!;
+    let max = 0;
+    for (let i = 0; i < t.data.length; i++) max = Math.max(max, Math.abs(t.data[i] - u.data[i]));
+    assert.ok(max <= 1e-5, `${k}: resumed run differs by ${max}`);
+  }
+  await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("resume refuses another model or input", async () => {
+  const tmp = await Deno.makeTempDir();
+  const out = join(tmp, "c.safetensors");
+  await trainLifter(base(out, { maxSteps: 2, valSubjects: [] }));
+  await assert.rejects(() => trainLifter(base(out, { resume: out, input: "sh" })), /trained on --input gt/);
+  await Deno.remove(tmp, { recursive: true });
+});
+
+for (
+  const [model, config] of [
+    ["dual_channel", { linear_size: 32, num_stage: 1, refine_size: 32 }],
+    ["srnet", { channels: 40, filter_widths: [1, 1, 1] }],
+    ["videopose", { channels: 32, filter_widths: [3, 3] }],
+  ] as const
+) {
+  Deno.test(`${model} trains a few steps on the tiny folder (loss finite and falling)`, async () => {
+    const tmp = await Deno.makeTempDir();
+    const out = join(tmp, "m.safetensors");
+    const r = await trainLifter(
+      base(out, {
+        model,
+        config: config as Record<string, unknown>,
+        maxSteps: 24,
+        input: "sh",
+        valStride: 4,
+      }),
+    );
+    assert.ok(r.losses.every(Number.isFinite));
+    const first = r.losses.slice(0, 4).reduce((a, b) => a + b) / 4;
+    const last = r.losses.slice(-4).reduce((a, b) => a + b) / 4;
+    assert.ok(last < first, `${model}: loss ${first} → ${last}`);
+    const ck = await loadCheckpoint(out);
+    assert.equal(ck.meta.normalization.kind, model === "dual_channel" ? "zscore" : "screen");
+    assert.ok(Number.isFinite(ck.meta.valMpjpe!));
+    await Deno.remove(tmp, { recursive: true });
+  });
+}
+
+Deno.test("posegpu train + eval h36m --json on the tiny folder", async () => {
+  const tmp = await Deno.makeTempDir();
+  const out = join(tmp, "cli.safetensors");
+  const quiet = console.error;
+  console.error = () => {};
+  const logged: string[] = [];
+  const log = console.log;
+  try {
+    const code = await main([
+      "train",
+      "martinez",
+      "--data",
+      dir,
+      "--train-subjects",
+      "S1,S5",
+      "--input",
+      "gt",
+      "--epochs",
+      "1",
+      "--batch",
+      "32",
+      "--out",
+      out,
+      "--config",
+      "linear_size=32",
+      "num_stage=1",
+    ]);
+    assert.equal(code, 0);
+    console.log = (s: string) => logged.push(s);
+    const code2 = await main(["eval", "h36m", "--data", dir, "--subjects", "S8", "--weights", out, "--json"]);
+    assert.equal(code2, 0);
+  } finally {
+    console.error = quiet;
+    console.log = log;
+  }
+  const json = JSON.parse(logged.join("\n"));
+  assert.deepEqual(Object.keys(json), ["mpjpe", "p_mpjpe", "frames"]);
+  assert.deepEqual(Object.keys(json.mpjpe), ["average", "per_action"]);
+  assert.deepEqual(Object.keys(json.mpjpe.per_action).sort(), ["Directions", "Walking"]);
+  assert.equal(json.frames, 2 * 96 * 2);
+  assert.ok(json.p_mpjpe.average <= json.mpjpe.average + 1e-9);
+  await Deno.remove(tmp, { recursive: true });
+});
