@@ -463,3 +463,19 @@ export async function loadCheckpoint(pathOrBytes: string | Uint8Array): Promise<
     "<checkpoint bytes>",
   );
 }
+
+/**
+ * Writes a shippable copy of a checkpoint: the model's tensors as `dtype` (default F16, half the size;
+ * f16 keeps ~3 significant digits, far below the lifting error) and the metadata, without the optimiser
+ * state. `extra` metadata entries (e.g. a licence note) are added. Atomic.
+ */
+export async function exportCheckpoint(
+  src: string,
+  dst: string,
+  options: { dtype?: "F16" | "F32"; extra?: Record<string, string> } = {},
+): Promise<CheckpointMeta> {
+  const ck = await loadCheckpoint(src);
+  const meta: CheckpointMeta = { ...ck.meta, extra: { ...(ck.meta.extra ?? {}), ...(options.extra ?? {}) } };
+  await saveCheckpoint(dst, { meta, stateDict: ck.stateDict }, { dtype: options.dtype ?? "F16" });
+  return meta;
+}

@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import type { Command } from "../command.ts";
 import { initEngine, InputError } from "../../engine/mod.ts";
+import { exportCheckpoint } from "../../models/checkpoint.ts";
 import { parseConfigPairs } from "../../models/config.ts";
 import { MODEL_NAMES } from "../../models/registry.ts";
 import { trainLifter } from "../../models/training/trainer.ts";
@@ -17,6 +18,7 @@ Usage:
   posegpu train MODEL --data DIR --train-subjects S1,S5,S6 [--val-subjects S7] --input gt|sh
                       --out CKPT.safetensors [--epochs N] [--batch 64] [--lr 1e-3] [--config k=v ...]
                       [--resume CKPT] [--seed N] [--max-steps N] [--log-every N]
+  posegpu train --export CKPT --out WEIGHTS.safetensors [--dtype f16|f32]
 
 Trains MODEL (${MODEL_NAMES.join(", ")}) on every frame × camera of the training subjects: 2D input =
 ground truth projected through the cameras (gt) or the Stacked Hourglass detections (sh; Neck/Nose
@@ -44,6 +46,8 @@ Options:
   --log-every N           read the loss and print progress every N steps (default 100)
   --val-stride K          validate on every K-th validation sample (default 1)
   --checkpoint-every N    also validate and checkpoint every N steps (default: each epoch only)
+  --export CKPT           write CKPT without its optimiser state to --out (shipping; no training)
+  --dtype f16|f32         stored float type of --export (default f16)
   -h, --help              this help
 
 Examples:
@@ -92,6 +96,8 @@ async function runTrain(args: string[]): Promise<number> {
       "log-every": { type: "string" },
       "val-stride": { type: "string" },
       "checkpoint-every": { type: "string" },
+      export: { type: "string" },
+      dtype: { type: "string", default: "f16" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -99,6 +105,18 @@ async function runTrain(args: string[]): Promise<number> {
   });
   if (values.help) {
     console.log(HELP);
+    return 0;
+  }
+  if (values.export !== undefined) {
+    if (!values.out) throw new InputError("train --export: --out FILE is required");
+    const dtype = values.dtype?.toUpperCase();
+    if (dtype !== "F16" && dtype !== "F32") {
+      throw new InputError(`train --export: --dtype must be f16 or f32`);
+    }
+    const meta = await exportCheckpoint(values.export, values.out, { dtype });
+    console.error(
+      `train --export: wrote ${values.out} (${meta.model}, input ${meta.input}, epoch ${meta.epoch}, step ${meta.step}, ${dtype})`,
+    );
     return 0;
   }
   // `--config a=1 b=2`: parseArgs leaves the values after the first as positionals.

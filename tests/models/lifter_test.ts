@@ -9,6 +9,7 @@ import {
   type CheckpointMeta,
   checkpointMetadata,
   expectedJoints,
+  exportCheckpoint,
   loadCheckpoint,
   type Normalization,
   parseCheckpointMeta,
@@ -143,7 +144,15 @@ Deno.test("checkpoint round trip: metadata, state dict and optimiser state", asy
       ck.stateDict.get("w1.weight")!.data as Float32Array,
     ) < 1e-3,
   );
-  for (const p of [path, p2]) await Deno.remove(p);
+  // Export for shipping: F16, no optimiser state, extra metadata kept.
+  const p3 = await Deno.makeTempFile({ suffix: ".safetensors" });
+  await exportCheckpoint(p2, p3, { extra: { license: "research only" } });
+  const ck3 = await loadCheckpoint(p3);
+  assert.equal(ck3.optimizer, null);
+  assert.equal(ck3.meta.extra?.license, "research only");
+  assert.equal(ck3.meta.step, 120);
+  assert.equal((await readSafetensors(p3)).tensors.get("w1.weight")!.dtype, "F16");
+  for (const p of [path, p2, p3]) await Deno.remove(p);
 });
 
 Deno.test("checkpoint validation lists every mismatch in one error", () => {
