@@ -165,11 +165,35 @@ Deno.test("posegpu train + eval h36m --json on the tiny folder", async () => {
     console.log = (s: string) => logged.push(s);
     const code2 = await main(["eval", "h36m", "--data", dir, "--subjects", "S8", "--weights", out, "--json"]);
     assert.equal(code2, 0);
+    // Rarest 25% by occurrence in the training subjects, with a per-action chart.
+    const svg = join(tmp, "chart.svg");
+    const code3 = await main([
+      "eval",
+      "h36m",
+      "--data",
+      dir,
+      "--subjects",
+      "S8",
+      "--weights",
+      out,
+      "--json",
+      "--rare",
+      "25",
+      "--train-subjects",
+      "S1,S5",
+      "--svg",
+      svg,
+    ]);
+    assert.equal(code3, 0);
+    assert.match(await Deno.readTextFile(svg), /<svg[\s\S]*MPJPE/);
   } finally {
     console.error = quiet;
     console.log = log;
   }
-  const json = JSON.parse(logged.join("\n"));
+  assert.equal(logged.length, 2);
+  const rare = JSON.parse(logged[1]);
+  assert.equal(rare.frames, Math.round(0.25 * 2 * 96 * 2));
+  const json = JSON.parse(logged[0]);
   assert.deepEqual(Object.keys(json), ["mpjpe", "p_mpjpe", "frames"]);
   assert.deepEqual(Object.keys(json.mpjpe), ["average", "per_action"]);
   assert.deepEqual(Object.keys(json.mpjpe.per_action).sort(), ["Directions", "Walking"]);
