@@ -13,6 +13,8 @@ import { PosegpuError } from "../engine/errors.ts";
 
 /** Sub-commands in help order, each loaded when used. */
 export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  demo: () => import("./commands/demo.ts"),
+  lift: () => import("./commands/lift.ts"),
   view: () => import("./commands/view.ts"),
   info: () => import("./commands/info.ts"),
   tune: () => import("./commands/tune.ts"),
@@ -25,6 +27,8 @@ export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
 
 /** One-line summaries for `posegpu --help` (kept here so help needs no imports). */
 const SUMMARIES: Record<string, string> = {
+  demo: "lift the shipped sample clip: viewer, SVG, poses/s and MPJPE (start here)",
+  lift: "lift 2D keypoints (COCO, OpenPose, MediaPipe, pose JSON, CSV) to 3D",
   view: "write a self-contained HTML viewer for a pose file",
   info: "show the WebGPU adapter, backend, limits and features",
   tune: "measure kernel candidates on this adapter and cache the fastest",
