@@ -5,7 +5,7 @@
 //
 // A full epoch takes tens of minutes on a software adapter, so this measures a slice of STEPS steps
 // (after WARMUP steps) and extrapolates to the epoch — the printed numbers say so.
-// Run: deno run -A bench/epoch_bench.ts [--steps 150] [--batch 64] [--max-norm true|false] [--torch-steps 300]
+// Run: deno run -A bench/epoch_bench.ts [--steps 150] [--batch 64] [--max-norm false|true] [--torch-steps 300]
 import { parseArgs } from "node:util";
 import { initEngine } from "../engine/mod.ts";
 import { trainLifter } from "../models/training/trainer.ts";
@@ -19,7 +19,7 @@ const { values } = parseArgs({
     steps: { type: "string", default: "150" },
     warmup: { type: "string", default: "20" },
     batch: { type: "string", default: "64" },
-    "max-norm": { type: "string", default: "true" },
+    "max-norm": { type: "string", default: "false" },
     "torch-steps": { type: "string", default: "300" },
   },
 });

@@ -25,7 +25,8 @@ ground truth projected through the cameras (gt) or the Stacked Hourglass detecti
 filled as the Thorax–Head midpoint for 17-joint models), target = root-relative camera-frame 3D.
 Martinez / dual_channel use z-score statistics of the training set; srnet / videopose screen
 normalisation with 3D in metres. Martinez follows the reference recipe: Adam, lr decay ×0.96 every
-100k steps, MSE, dropout 0.5, max-norm (--config max_norm=false turns it off), reshuffled every epoch.
+100k steps, MSE, dropout 0.5, reshuffled every epoch (--config max_norm=true adds the max-norm
+projection after every step; off by default, it trains worse here: see models/training/trainer.ts).
 After every epoch: validation MPJPE (Protocol #1, 17 joints, mm) and an atomic checkpoint (weights,
 normalisation, provenance and the optimiser state for --resume). Progress goes to stderr.
 

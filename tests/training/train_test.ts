@@ -68,7 +68,7 @@ Deno.test("martinez trains: loss falls, validation improves, atomic checkpoint w
   assert.equal(ck.meta.jointsIn.length, 16);
   assert.ok(!ck.meta.jointsIn.includes("Neck/Nose"));
   assert.equal(ck.meta.normalization.kind, "zscore");
-  assert.equal(ck.meta.config.max_norm, true);
+  assert.equal(ck.meta.config.max_norm, false);
   assert.ok(ck.optimizer && ck.optimizer.step === r.step);
   assert.ok(Math.abs(ck.meta.valMpjpe! - r.history[2].valMpjpe!) < 1e-9);
   await Deno.remove(tmp, { recursive: true });
@@ -78,11 +78,14 @@ Deno.test("resume continues at the saved step and matches the uninterrupted run"
   const tmp = await Deno.makeTempDir();
   const full = join(tmp, "full.safetensors"), part = join(tmp, "part.safetensors");
   const total = 30; // crosses the end of epoch 1 (24 steps) so the resumed run reshuffles too
-  await trainLifter(base(full, { maxSteps: total, valSubjects: [] }));
-  await trainLifter(base(part, { maxSteps: 13, valSubjects: [] }));
+  // With max-norm, so the projection is covered by the resume check too.
+  const config = { ...SMALL, max_norm: true };
+  await trainLifter(base(full, { maxSteps: total, valSubjects: [], config }));
+  await trainLifter(base(part, { maxSteps: 13, valSubjects: [], config }));
   const mid = await loadCheckpoint(part);
   assert.equal(mid.meta.step, 13);
-  const resumed = await trainLifter(base(part, { maxSteps: total, resume: part, valSubjects: [] }));
+  const resumed = await trainLifter(base(part, { maxSteps: total, resume: part, valSubjects: [], config }));
+  assert.equal((await loadCheckpoint(part)).meta.config.max_norm, true);
   assert.equal(resumed.step, total);
   assert.equal(resumed.losses.length, total - 13);
   const a = await loadCheckpoint(full), b = await loadCheckpoint(part);
