@@ -68,6 +68,7 @@ import torch.nn as nn
 torch.set_num_threads(2)
 torch.manual_seed(0)
 B, IN, H, OUT, STEPS = ${BATCH}, 32, 1024, 48, ${Number(values["torch-steps"])}
+MAX_NORM = ${values["max-norm"] === "true" ? "True" : "False"}
 def unit(i, o): return [nn.Linear(i, o), nn.BatchNorm1d(o), nn.ReLU(), nn.Dropout(0.5)]
 class Block(nn.Module):
     def __init__(s):
@@ -82,11 +83,12 @@ def step(i):
     opt.zero_grad()
     loss = nn.functional.mse_loss(model(xs[idx]), ys[idx])
     loss.backward(); opt.step()
-    with torch.no_grad():
+    if MAX_NORM:
+      with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.Linear):
-                n = m.weight.norm()
-                if n > 1: m.weight.mul_(1 / n)
+          if isinstance(m, nn.Linear):
+            n = m.weight.norm()
+            if n > 1: m.weight.mul_(1 / n)
     return loss
 for i in range(20): step(i)
 t = time.perf_counter()
