@@ -2,7 +2,10 @@
 // and waits once (a GPU→CPU sync costs ~10 ms in Deno, which would otherwise dominate), so Deno's
 // time/iter is REPS convolutions; the GFLOP/s table printed at the end uses the same runs (median
 // iteration). FLOPs count 2 per multiply-add of the dense operation (for the transposed convolution:
-// every input pixel × every kernel tap).
+// every input pixel × every kernel tap). The table also gives the process CPU time per convolution
+// (lavapipe's worker threads included): on a shared machine wall time depends on the neighbours' load,
+// CPU time much less.
+import process from "node:process";
 import { backend, initEngine } from "../engine/backend.ts";
 import { adapterSummary } from "../engine/device.ts";
 import { conv1d, conv2d, convTranspose2d } from "../engine/kernels/conv.ts";
@@ -69,34 +72,41 @@ const cases: BenchCase[] = [
 ];
 
 const times = new Map<string, number[]>();
+const cpu = new Map<string, number[]>();
 for (const c of cases) {
   // Compile and warm up outside the measured runs.
   const y = c.run();
   await y.read();
   y.dispose();
   times.set(c.name, []);
+  cpu.set(c.name, []);
   Deno.bench({
     name: c.name,
     group: "conv",
     fn: async () => {
-      const t0 = performance.now();
+      const t0 = performance.now(), c0 = process.cpuUsage();
       for (let i = 0; i < REPS; i++) c.run().dispose();
       await backend().sync();
+      const used = process.cpuUsage(c0);
       times.get(c.name)!.push((performance.now() - t0) / REPS);
+      cpu.get(c.name)!.push((used.user + used.system) / 1000 / REPS);
     },
   });
 }
 
+const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
 globalThis.addEventListener("unload", () => {
-  console.log(`\nconv throughput on ${adapterSummary().description} (median of the bench iterations):`);
+  console.log(`\nconv throughput on ${adapterSummary().description} (medians of the bench iterations):`);
   for (const c of cases) {
-    const t = [...times.get(c.name)!].sort((a, b) => a - b);
+    const t = times.get(c.name)!;
     if (!t.length) continue;
-    const ms = t[Math.floor(t.length / 2)];
+    const ms = median(t), cpuMs = median(cpu.get(c.name)!);
     console.log(
-      `  ${c.name.padEnd(36)} ${ms.toFixed(2).padStart(8)} ms  ${
+      `  ${c.name.padEnd(36)} ${ms.toFixed(2).padStart(8)} ms ${
         (c.flops / ms / 1e6).toFixed(1).padStart(6)
-      } GFLOP/s`,
+      } GFLOP/s` +
+        `   cpu ${cpuMs.toFixed(2).padStart(8)} ms`,
     );
   }
 });
