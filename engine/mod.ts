@@ -32,3 +32,30 @@ export {
   type TileTiming,
   tuneMatmul,
 } from "./tuning.ts";
+export {
+  conv1d,
+  type Conv1dOptions,
+  conv2d,
+  type Conv2dOptions,
+  convTranspose2d,
+  type ConvTranspose2dOptions,
+} from "./kernels/conv.ts";
+export { adaptiveAvgPool2d, avgPool2d, globalAvgPool2d, maxPool2d, type PoolSize } from "./kernels/pool.ts";
+export { pad2d, resizeBilinear, resizeNearest } from "./kernels/resize.ts";
+export { backward, noGrad, param, withGrad, zeroGrad } from "./autograd.ts";
+export {
+  Adam,
+  AdamW,
+  applyMaxNorm,
+  clipGradNorm,
+  exponentialDecay,
+  exponentialLr,
+  LossLog,
+  type LrSchedule,
+  type Optimizer,
+  SGD,
+  stepLr,
+} from "./optim.ts";
+export { hardJointLoss, integralLoss, l1Loss, mseLoss, softArgmax } from "./losses.ts";
+export { kaimingNormal, kaimingUniform, linearInit } from "./init.ts";
+export { manualSeed, Rng } from "./random.ts";
