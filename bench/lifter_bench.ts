@@ -140,7 +140,8 @@ const load = () => {
   }
 };
 const estimate = (c: Case) => {
-  const cpu = cpuPerForward.get(c.name);
+  // /proc counts CPU time in 10 ms ticks: only the large batches give a meaningful estimate.
+  const cpu = c.batch >= 64 ? cpuPerForward.get(c.name) : undefined;
   return cpu
     ? ` [cpu ${cpu.toFixed(0)} ms → ~${poses(c.batch, cpu / CORES).toFixed(0)} poses/s idle est.]`
     : "";
