@@ -6,7 +6,9 @@
  * @module
  */
 
+import { isRecording, requiresGrad } from "../engine/autograd.ts";
 import { InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { conv2dIm2col } from "./conv_train.ts";
 import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
 import type { FusedEpilogue } from "./linear.ts";
 import { type FoldableLayer, Module } from "./module.ts";
@@ -115,6 +117,18 @@ export class Conv2d extends Module implements FoldableLayer {
           x.shape.join(", ")
         }], expected [N, ${this.inChannels}, H, W]`,
       );
+    }
+    if (this.groups === 1 && isRecording() && requiresGrad(this.weight)) {
+      // Training: the unfolded-product weight gradient (layers/conv_train.ts); epilogue as separate ops.
+      let y = conv2dIm2col(x, this.weight, {
+        stride: this.stride,
+        padding: this.padding,
+        dilation: this.dilation,
+        bias: this.bias ?? undefined,
+      });
+      if (options.activation === "relu") y = ops.relu(y);
+      else if (options.activation === "leaky_relu") y = ops.leakyRelu(y, { alpha: options.alpha });
+      return options.residual ? ops.add(y, options.residual) : y;
     }
     return ops.conv2d(x, this.effectiveWeight(), {
       stride: this.stride,

@@ -9,7 +9,9 @@
  * @module
  */
 
+import { isRecording, requiresGrad } from "../engine/autograd.ts";
 import { InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { convTranspose2dIm2col } from "./conv_train.ts";
 import { pair2d, type Size2d } from "./conv2d.ts";
 import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
 import type { FusedEpilogue } from "./linear.ts";
@@ -113,6 +115,19 @@ export class ConvTranspose2d extends Module {
           x.shape.join(", ")
         }], expected [N, ${this.inChannels}, H, W]`,
       );
+    }
+    if (this.groups === 1 && isRecording() && requiresGrad(this.weight)) {
+      // Training: the unfolded-product weight gradient (layers/conv_train.ts); epilogue as separate ops.
+      let y = convTranspose2dIm2col(x, this.weight, {
+        stride: this.stride,
+        padding: this.padding,
+        dilation: this.dilation,
+        outputPadding: this.outputPadding,
+        bias: this.bias ?? undefined,
+      });
+      if (options.activation === "relu") y = ops.relu(y);
+      else if (options.activation === "leaky_relu") y = ops.leakyRelu(y, { alpha: options.alpha });
+      return options.residual ? ops.add(y, options.residual) : y;
     }
     const f = this.folded ? this.#folded! : null;
     return ops.convTranspose2d(x, f ? f.weight : this.weight, {

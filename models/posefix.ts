@@ -36,6 +36,7 @@ import {
 } from "../engine/kernels/image.ts";
 import { toRgb } from "../pose/image/image.ts";
 import { COCO_17 } from "../pose/skeletons.ts";
+import { nearPersons, synthesizePose } from "../pose/synthesis.ts";
 import { type ConfigSpec, type ConfigValues, resolveConfig } from "./config.ts";
 import {
   type Affine,
@@ -339,6 +340,53 @@ export function posefixBatch(
       valid: tensor(valid, [N, K]),
     };
   });
+}
+
+/** A ground-truth person for `synthesizeSamples` (the fields of a COCO annotation it needs). */
+export interface GroundTruthPerson {
+  /** Image id (key of `images`). */
+  image_id: number;
+  /** `[x, y, v] × K`. */
+  keypoints: ArrayLike<number>;
+  /** `[x, y, w, h]`. */
+  bbox: ArrayLike<number>;
+  /** Segment area (scale of the synthesis offsets). */
+  area: number;
+}
+
+/**
+ * Training samples as PoseFix_RELEASE builds them: for every person with a labelled joint, an input pose
+ * synthesised from its ground truth with PoseFix's error statistics (`synthesizePose`; near persons are
+ * the others of the same image whose box IoU is ≥ 0.1).
+ */
+export function synthesizeSamples(
+  persons: readonly GroundTruthPerson[],
+  options: { images: ReadonlyMap<number, ImageTensor>; random: () => number },
+): PoseFixSample[] {
+  const out: PoseFixSample[] = [];
+  const byImage = new Map<number, GroundTruthPerson[]>();
+  for (const p of persons) {
+    const list = byImage.get(p.image_id);
+    if (list) list.push(p);
+    else byImage.set(p.image_id, [p]);
+  }
+  for (const [id, list] of byImage) {
+    const image = options.images.get(id);
+    if (!image) throw new InputError(`synthesizeSamples: no image for image_id ${id}`);
+    const boxes = list.map((p) => p.bbox);
+    list.forEach((p, i) => {
+      let labelled = 0;
+      for (let j = 2; j < p.keypoints.length; j += 3) if (p.keypoints[j] > 0) labelled++;
+      if (labelled === 0 || !(p.area > 0) || !(p.bbox[2] > 0 && p.bbox[3] > 0)) return;
+      const near = nearPersons(boxes, i).map((k) => list[k].keypoints);
+      const { keypoints } = synthesizePose({ keypoints: p.keypoints, area: p.area }, {
+        random: options.random,
+        near,
+      });
+      out.push({ image, target: p.keypoints, box: p.bbox, input: keypoints });
+    });
+  }
+  return out;
 }
 
 /** PoseFix's loss on a batch: `integralLoss(forward(input), target, valid)` (total, heatmap and L1 terms). */

@@ -489,3 +489,55 @@ export function flipCoordinates(
   }
   return out;
 }
+
+/** Geometry of `im2col`: a convolution window and the output grid it is evaluated on. */
+export interface Im2colOptions {
+  /** Kernel `[kh, kw]`. */
+  kernel: readonly [number, number];
+  /** Stride `[h, w]`. */
+  stride: readonly [number, number];
+  /** Zero padding `[h, w]`. */
+  padding: readonly [number, number];
+  /** Dilation `[h, w]`. */
+  dilation: readonly [number, number];
+  /** Output grid `[oh, ow]` (default: the convolution's output size). */
+  outSize?: readonly [number, number];
+}
+
+const IM2COL = `${storageDecl([{ name: "X" }], [{ name: "Y" }])}${uniformDecl(2, 16)}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let C = P(1u); let H = i32(P(2u)); let W = i32(P(3u)); let KH = P(4u); let KW = P(5u);
+  let SH = i32(P(6u)); let SW = i32(P(7u)); let PH = PI(8u); let PW = PI(9u); let DH = i32(P(10u));
+  let DW = i32(P(11u)); let OH = P(12u); let OW = P(13u); let NP = P(14u);
+  // Row r = (c·KH + i)·KW + j, column q = (n·OH + oh)·OW + ow.
+  let q = gi % NP; let r = gi / NP;
+  let ow = q % OW; let t = q / OW; let oh = t % OH; let n = t / OH;
+  let j = r % KW; let t2 = r / KW; let i = t2 % KH; let c = t2 / KH;
+  let ih = i32(oh) * SH - PH + i32(i) * DH; let iw = i32(ow) * SW - PW + i32(j) * DW;
+  let inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+  let src = ((n * C + c) * u32(H) + u32(clamp(ih, 0, H - 1))) * u32(W) + u32(clamp(iw, 0, W - 1));
+  Y[gi] = select(0.0, X[min(src, arrayLength(&X) - 1u)], inside);
+}`;
+
+/**
+ * Unfolds convolution windows into columns: `[N, C, H, W]` → `[C·kh·kw, N·oh·ow]`, row
+ * `(c·kh + i)·kw + j`, column `(n·oh + y)·ow + x`, holding `x[n, c, y·sh − ph + i·dh, x·sw − pw + j·dw]`
+ * (0 outside). With it a convolution's weight gradient is one matrix product.
+ */
+export function im2col(x: Tensor, options: Im2colOptions): Tensor {
+  if (x.rank !== 4) throw new InputError(`im2col: input must be [N, C, H, W], got ${fmt(x.shape)}`);
+  const [N, C, H, W] = x.shape;
+  const [KH, KW] = options.kernel, [SH, SW] = options.stride, [PH, PW] = options.padding;
+  const [DH, DW] = options.dilation;
+  const [OH, OW] = options.outSize ??
+    [
+      Math.floor((H + 2 * PH - DH * (KH - 1) - 1) / SH) + 1,
+      Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1,
+    ];
+  if (!(OH > 0 && OW > 0)) throw new InputError(`im2col: empty output grid ${OH}×${OW} for ${fmt(x.shape)}`);
+  const out = output([C * KH * KW, N * OH * OW]);
+  if (out.size === 0) return out;
+  const u = new Uniforms().int(out.size, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N * OH * OW);
+  runFlat(compile(IM2COL, 2, "im2col"), [x.buf, out.buf], u, out.size);
+  return out;
+}
