@@ -94,8 +94,10 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     return `vec4<f32>(${e(4 * j)}, ${e(4 * j + 1)}, ${e(4 * j + 2)}, ${e(4 * j + 3)})`;
   };
   if (v.vecA) {
-    s += `  let K4 = K / 4u;\n  for (var k4 = 0u; k4 < K4; k4++) {\n`;
-    for (let r = 0; r < tm; r++) s += `    let a${r} = A[(aOff + r${r} * K) / 4u + k4];\n`;
+    s += `  let K4 = K / 4u; let aRow = (aOff + row0 * K) / 4u;\n  for (var k4 = 0u; k4 < K4; k4++) {\n`;
+    // Row r of the block starts r·K/4 vec4s after row0; rows past M read clamped (robust access) values
+    // whose results are never stored, which saves TM registers of clamped row indices.
+    for (let r = 0; r < tm; r++) s += `    let a${r} = A[aRow + ${r}u * K4 + k4];\n`;
     const comp = ["x", "y", "z", "w"];
     if (v.dotB) {
       // Bᵀ stored [N, K]: each column is a vec4 run along K, so A·Bᵀ becomes dot products of vec4s.
