@@ -21,7 +21,8 @@
  * const sample = await loadDemoSample(); // CMU 131_01: 83 frames, H36M-17 pixels + 3D ground truth
  * const lifter = await loadLifter(new URL("./weights/martinez_gt.safetensors", import.meta.url).pathname);
  * const k2 = sample.keypoints2d;
- * const poses = await lifter.lift(k2.coords, { mask: k2.mask, image: sample.doc.image ?? undefined });
+ * // "auto": each pose moved and scaled to where the training camera saw people (any camera).
+ * const poses = await lifter.lift(k2.coords, { mask: k2.mask, normalizeInput: "auto" });
  * console.log(poses.length === 83 * 17 * 3, mpjpe(poses, sample.groundTruth3d.coords).toFixed(1) + " mm");
  * console.log("P-MPJPE", pMpjpe(poses, sample.groundTruth3d.coords).toFixed(1), "mm");
  * ```

@@ -8,7 +8,8 @@
  * poses/s and MPJPE / P-MPJPE.
  *
  * Query parameters: `model` (a file `weights/<model>.safetensors` beside the page; default
- * martinez_gt, as the CLI demo) or `weights` (any URL of a posegpu checkpoint).
+ * martinez_gt, as the CLI demo) or `weights` (any URL of a posegpu checkpoint); `normalize` (`auto`, the
+ * default as in `posegpu demo`, or `h36m-camera`).
  *
  * For tests and scripting the page sets `window.posegpuDemo` once done:
  * `{ready: true, error: null | string, frames, poses3d: number[] (frames × 17 × 3, mm), adapter,
@@ -131,7 +132,8 @@ async function main(): Promise<void> {
     : info.architecture || info.vendor;
   const lifter = await loadLifter(weightBytes);
   const k2 = sample.keypoints2d;
-  const options = { mask: k2.mask, image: sample.doc.image ?? undefined };
+  const normalizeInput = params.get("normalize") === "h36m-camera" ? "h36m-camera" : "auto";
+  const options = { mask: k2.mask, image: sample.doc.image ?? undefined, normalizeInput } as const;
   status("lifting…");
   let t0 = performance.now();
   const poses = await lifter.lift(k2.coords, options);

@@ -52,6 +52,8 @@ Options:
   --model NAME     shipped model: ${SHIPPED_MODELS.join(", ")} (default ${DEMO_MODEL}: the sample's 2D is an
                    exact projection, which is what it was trained on)
   --weights FILE   a posegpu checkpoint instead of a shipped model
+  --normalize MODE auto (default, as posegpu lift): each pose moved and scaled to where the training camera
+                   saw people; h36m-camera: the pixels as they are (the sample's camera is Human3.6M-like)
   --frame N        frame index (0-82) drawn in demo.svg (default 40, mid-walk)
   --json           print the numbers as JSON on stdout
   -h, --help       this help
@@ -76,6 +78,8 @@ export interface DemoSummary {
   adapter: string;
   /** Weights used. */
   weights: string;
+  /** Input mapping (`normalizeInput`). */
+  normalize: string;
   /** MPJPE in mm. */
   mpjpe: number;
   /** P-MPJPE in mm. */
@@ -102,6 +106,7 @@ export const command: Command = {
           model: { type: "string" },
           weights: { type: "string" },
           frame: { type: "string" },
+          normalize: { type: "string", default: "auto" },
           json: { type: "boolean", default: false },
           help: { type: "boolean", short: "h", default: false },
         },
@@ -120,6 +125,10 @@ export const command: Command = {
       throw new InputError("give --model or --weights, not both");
     }
     const dir = values["out-dir"] as string;
+    const normalize = values.normalize as string;
+    if (normalize !== "auto" && normalize !== "h36m-camera") {
+      throw new InputError(`--normalize ${normalize}: expected auto or h36m-camera`);
+    }
     const source = resolveWeights({
       model: (values.model as string | undefined) ?? (values.weights === undefined ? DEMO_MODEL : undefined),
       weights: values.weights as string | undefined,
@@ -140,6 +149,7 @@ export const command: Command = {
       const opts = {
         model: source.label.replace(/^.*\//, "").replace(/\.safetensors$/, ""),
         weights: source.label,
+        normalizeInput: normalize as "auto" | "h36m-camera",
       };
       const first = await liftPoseDocument(lifter, input, opts);
       progress(`first pass (shader compilation included) ${first.seconds.toFixed(2)} s; timing`);
@@ -159,6 +169,7 @@ export const command: Command = {
         firstPassSeconds: first.seconds,
         adapter: adapterSummary().description,
         weights: source.label,
+        normalize,
         mpjpe: mpjpe(pred, gt),
         pMpjpe: pMpjpe(pred, gt),
         worstFrameMpjpe: Math.max(...perFrame),
@@ -186,7 +197,7 @@ export const command: Command = {
           } s)`,
         );
         console.log(`adapter:  ${summary.adapter}`);
-        console.log(`weights:  ${summary.weights}`);
+        console.log(`weights:  ${summary.weights} (input mapping: ${normalize})`);
         console.log(
           `MPJPE:    ${summary.mpjpe.toFixed(1)} mm   P-MPJPE: ${summary.pMpjpe.toFixed(1)} mm` +
             `   (worst frame ${summary.worstFrameMpjpe.toFixed(1)} mm; ground truth: CMU joints → H36M-17)`,

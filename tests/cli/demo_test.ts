@@ -17,6 +17,7 @@ Deno.test("demo: writes the poses, viewer and SVG and prints its numbers (test w
   assert.equal(r.code, 0, r.err);
   const s = JSON.parse(r.out);
   assert.equal(s.frames, 83);
+  assert.equal(s.normalize, "auto");
   for (const k of ["posesPerSecond", "firstPassSeconds", "mpjpe", "pMpjpe", "worstFrameMpjpe"]) {
     assert.ok(Number.isFinite(s[k]) && s[k] > 0, `${k} = ${s[k]}`);
   }
@@ -34,7 +35,17 @@ Deno.test("demo: writes the poses, viewer and SVG and prints its numbers (test w
   assert.match(svg, /class="gt-bone"/);
   assert.match(svg, /data-error=/);
   // Plain output: the numbers a user reads.
-  const plain = await posegpu(["demo", "--weights", weights, "--out-dir", out, "--frame", "10"]);
+  const plain = await posegpu([
+    "demo",
+    "--weights",
+    weights,
+    "--out-dir",
+    out,
+    "--frame",
+    "10",
+    "--normalize",
+    "h36m-camera",
+  ]);
   assert.equal(plain.code, 0, plain.err);
   for (const label of ["frames:", "poses/s", "adapter:", "MPJPE:", "P-MPJPE:"]) {
     assert.ok(plain.out.includes(label), `prints ${label}\n${plain.out}`);
@@ -48,6 +59,7 @@ Deno.test("demo: bad arguments exit 1, no WebGPU exits 2", async () => {
       [["demo", "--frame", "83", "--weights", weights], /--frame 83/],
       [["demo", "--model", "nope"], /unknown model "nope"/],
       [["demo", "extra"], /unexpected argument extra/],
+      [["demo", "--normalize", "fisheye", "--weights", weights], /--normalize fisheye/],
       [["demo", "--weights", `${dir}/absent.safetensors`], /absent\.safetensors/],
     ] as [string[], RegExp][]
   ) {

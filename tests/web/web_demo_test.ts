@@ -95,7 +95,12 @@ Deno.test({
     const sample = await loadDemoSample();
     const lifter = await loadLifter(bytes);
     const k2 = sample.keypoints2d;
-    const ref = await lifter.lift(k2.coords, { mask: k2.mask, image: sample.doc.image ?? undefined });
+    // The page's options: those of `posegpu demo` (input mapping "auto").
+    const ref = await lifter.lift(k2.coords, {
+      mask: k2.mask,
+      image: sample.doc.image ?? undefined,
+      normalizeInput: "auto",
+    });
     lifter.dispose();
 
     const { server, url } = serveStatic(site);
