@@ -9,9 +9,16 @@
 import { isRecording, requiresGrad } from "../engine/autograd.ts";
 import { InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
 import { conv2dIm2col } from "./conv_train.ts";
+import { smallMapConv2d, useSmallMapRoute } from "./conv_small.ts";
 import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
 import type { FusedEpilogue } from "./linear.ts";
 import { type FoldableLayer, Module } from "./module.ts";
+
+/** The fused epilogue of `Conv2d.forward`. */
+export interface ConvEpilogueOptions extends FusedEpilogue {
+  /** Add the residual before the activation (`act(conv + b + residual)`, a ResNet block's tail). */
+  residualFirst?: boolean;
+}
 
 /** A size for both spatial dimensions, or `[h, w]`. */
 export type Size2d = number | readonly [number, number];
@@ -109,8 +116,12 @@ export class Conv2d extends Module implements FoldableLayer {
     return [o(h, 0), o(w, 1)];
   }
 
-  /** `act(conv(x) + b) + residual`, one kernel; `x` is `[N, in, H, W]`. */
-  forward(x: Tensor, options: FusedEpilogue = {}): Tensor {
+  /**
+   * `act(conv(x) + b) + residual` (or `act(conv(x) + b + residual)` with `residualFirst`); `x` is
+   * `[N, in, H, W]`. Eval mode: one convolution kernel with the epilogue fused, or for small maps with many
+   * channels the matrix-product route of layers/conv_small.ts. Training: layers/conv_train.ts.
+   */
+  forward(x: Tensor, options: ConvEpilogueOptions = {}): Tensor {
     if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
       throw new InputError(
         `Conv2d(${this.inChannels} → ${this.outChannels}, k=${this.kernelSize.join("×")}): input has shape [${
@@ -120,26 +131,68 @@ export class Conv2d extends Module implements FoldableLayer {
     }
     if (this.groups === 1 && isRecording() && requiresGrad(this.weight)) {
       // Training: the unfolded-product weight gradient (layers/conv_train.ts); epilogue as separate ops.
-      let y = conv2dIm2col(x, this.weight, {
+      const y = conv2dIm2col(x, this.weight, {
         stride: this.stride,
         padding: this.padding,
         dilation: this.dilation,
         bias: this.bias ?? undefined,
       });
-      if (options.activation === "relu") y = ops.relu(y);
-      else if (options.activation === "leaky_relu") y = ops.leakyRelu(y, { alpha: options.alpha });
-      return options.residual ? ops.add(y, options.residual) : y;
+      return this.#epilogueOps(y, options);
     }
-    return ops.conv2d(x, this.effectiveWeight(), {
+    const [oh, ow] = this.outputSize(x.shape[2], x.shape[3]);
+    const reduction = (this.inChannels / this.groups) * this.kernelSize[0] * this.kernelSize[1];
+    if (
+      this.groups === 1 && !isRecording() &&
+      useSmallMapRoute(x.shape[0], oh * ow, reduction, this.outChannels)
+    ) {
+      const w2 = this.cached(
+        this.folded ? "folded_w2" : "w2",
+        () => ops.reshape(this.effectiveWeight(), [this.outChannels, reduction]),
+      );
+      return smallMapConv2d(x, w2, {
+        kernel: this.kernelSize,
+        stride: this.stride,
+        padding: this.padding,
+        dilation: this.dilation,
+        outSize: [oh, ow],
+        bias: this.effectiveBias() ?? undefined,
+        activation: options.activation,
+        alpha: options.alpha,
+        residual: options.residual,
+        residualFirst: options.residualFirst,
+      });
+    }
+    const geometry = {
       stride: this.stride,
       padding: this.padding,
       dilation: this.dilation,
       groups: this.groups,
       bias: this.effectiveBias() ?? undefined,
+    };
+    if (options.residualFirst && options.residual && (options.activation ?? "none") !== "none") {
+      // The kernel's epilogue adds the residual after the activation: run the activation separately.
+      const y = ops.conv2d(x, this.effectiveWeight(), { ...geometry, residual: options.residual });
+      const a = options.activation === "relu" ? ops.relu(y) : ops.leakyRelu(y, { alpha: options.alpha });
+      y.dispose();
+      return a;
+    }
+    return ops.conv2d(x, this.effectiveWeight(), {
+      ...geometry,
       activation: options.activation,
       alpha: options.alpha,
       residual: options.residual,
     });
+  }
+
+  #epilogueOps(y: Tensor, options: ConvEpilogueOptions): Tensor {
+    const act = (t: Tensor): Tensor =>
+      options.activation === "relu"
+        ? ops.relu(t)
+        : options.activation === "leaky_relu"
+        ? ops.leakyRelu(t, { alpha: options.alpha })
+        : t;
+    if (!options.residual) return act(y);
+    return options.residualFirst ? act(ops.add(y, options.residual)) : ops.add(act(y), options.residual);
   }
 
   /** Installs folded weight/bias (see `Module.foldBatchNorm`). */

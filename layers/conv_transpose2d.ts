@@ -12,6 +12,7 @@
 import { isRecording, requiresGrad } from "../engine/autograd.ts";
 import { InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
 import { convTranspose2dIm2col } from "./conv_train.ts";
+import { smallMapConvTranspose2d, useSmallMapRoute } from "./conv_small.ts";
 import { pair2d, type Size2d } from "./conv2d.ts";
 import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
 import type { FusedEpilogue } from "./linear.ts";
@@ -130,6 +131,30 @@ export class ConvTranspose2d extends Module {
       return options.residual ? ops.add(y, options.residual) : y;
     }
     const f = this.folded ? this.#folded! : null;
+    const [oh, ow] = this.outputSize(x.shape[2], x.shape[3]);
+    // The product route's work is per input pixel: C·(kh·kw taps) for every output channel.
+    if (
+      this.groups === 1 && !isRecording() &&
+      useSmallMapRoute(x.shape[0], x.shape[2] * x.shape[3], this.inChannels, this.outChannels)
+    ) {
+      const [kh, kw] = this.kernelSize;
+      const w2 = this.cached(
+        f ? "folded_w2" : "w2",
+        () => ops.reshape(f ? f.weight : this.weight, [this.inChannels, this.outChannels * kh * kw]),
+      );
+      return smallMapConvTranspose2d(x, w2, {
+        kernel: this.kernelSize,
+        stride: this.stride,
+        padding: this.padding,
+        dilation: this.dilation,
+        outChannels: this.outChannels,
+        outSize: [oh, ow],
+        bias: (f ? f.bias : this.bias) ?? undefined,
+        activation: options.activation,
+        alpha: options.alpha,
+        residual: options.residual,
+      });
+    }
     return ops.convTranspose2d(x, f ? f.weight : this.weight, {
       stride: this.stride,
       padding: this.padding,

@@ -51,12 +51,7 @@ export function convBn(
 ): Tensor {
   const { conv, bn, relu, residual } = parts;
   if (!bn || bn.folded) {
-    if (!residual) return conv.forward(x, { activation: relu ? "relu" : "none" });
-    const y = conv.forward(x, { residual });
-    if (!relu) return y;
-    const r = ops.relu(y);
-    y.dispose();
-    return r;
+    return conv.forward(x, { activation: relu ? "relu" : "none", residual, residualFirst: true });
   }
   const c = conv.forward(x);
   let y = bn.forward(c);

@@ -502,6 +502,8 @@ export interface Im2colOptions {
   dilation: readonly [number, number];
   /** Output grid `[oh, ow]` (default: the convolution's output size). */
   outSize?: readonly [number, number];
+  /** Lay the result out `[N, C·kh·kw, oh·ow]` (one matrix per image) instead of `[C·kh·kw, N·oh·ow]`. */
+  batchMajor?: boolean;
 }
 
 const IM2COL = `${storageDecl([{ name: "X" }], [{ name: "Y" }])}${uniformDecl(2, 16)}
@@ -509,8 +511,14 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
   let C = P(1u); let H = i32(P(2u)); let W = i32(P(3u)); let KH = P(4u); let KW = P(5u);
   let SH = i32(P(6u)); let SW = i32(P(7u)); let PH = PI(8u); let PW = PI(9u); let DH = i32(P(10u));
   let DW = i32(P(11u)); let OH = P(12u); let OW = P(13u); let NP = P(14u);
-  // Row r = (c·KH + i)·KW + j, column q = (n·OH + oh)·OW + ow.
-  let q = gi % NP; let r = gi / NP;
+  // Row r = (c·KH + i)·KW + j, column q = (n·OH + oh)·OW + ow; batch-major: [n][r][oh·OW + ow].
+  var q: u32; var r: u32;
+  if (P(15u) != 0u) {
+    let PP = OH * OW; let rows = C * KH * KW;
+    let pp = gi % PP; let t0 = gi / PP; r = t0 % rows; q = (t0 / rows) * PP + pp;
+  } else {
+    q = gi % NP; r = gi / NP;
+  }
   let ow = q % OW; let t = q / OW; let oh = t % OH; let n = t / OH;
   let j = r % KW; let t2 = r / KW; let i = t2 % KH; let c = t2 / KH;
   let ih = i32(oh) * SH - PH + i32(i) * DH; let iw = i32(ow) * SW - PW + i32(j) * DW;
@@ -535,9 +543,161 @@ export function im2col(x: Tensor, options: Im2colOptions): Tensor {
       Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1,
     ];
   if (!(OH > 0 && OW > 0)) throw new InputError(`im2col: empty output grid ${OH}×${OW} for ${fmt(x.shape)}`);
-  const out = output([C * KH * KW, N * OH * OW]);
+  const out = output(options.batchMajor ? [N, C * KH * KW, OH * OW] : [C * KH * KW, N * OH * OW]);
   if (out.size === 0) return out;
-  const u = new Uniforms().int(out.size, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N * OH * OW);
+  const u = new Uniforms().int(out.size, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N * OH * OW)
+    .int(options.batchMajor ? 1 : 0);
   runFlat(compile(IM2COL, 2, "im2col"), [x.buf, out.buf], u, out.size);
+  return out;
+}
+
+/** Options of `channelEpilogue` and `col2im`: the fused tail of a convolution computed as a product. */
+export interface ChannelEpilogueOptions {
+  /** Per-channel bias `[C]` (channel = axis 1). */
+  bias?: Tensor;
+  /** ReLU (or leaky ReLU with `alpha`); default none. */
+  activation?: "none" | "relu" | "leaky_relu";
+  /** Negative slope of leaky_relu (default 0.01). */
+  alpha?: number;
+  /** Added to the result, same shape. */
+  residual?: Tensor;
+  /** Add the residual before the activation (`act(z + b + r)`, a ResNet block's tail) instead of after. */
+  residualFirst?: boolean;
+}
+
+function epilogueWords(o: ChannelEpilogueOptions): number[] {
+  const act = o.activation ?? "none";
+  return [act === "none" ? 1 : act === "relu" ? 0 : o.alpha ?? 0.01];
+}
+
+const EPI = `fn epi(z: f32, o: u32, k: u32) -> f32 {
+  var a = z + select(0.0, Bias[min(o, arrayLength(&Bias) - 1u)], P(4u) != 0u);
+  let r = select(0.0, R[min(k, arrayLength(&R) - 1u)], P(5u) != 0u);
+  let first = P(6u) != 0u;
+  if (first) { a = a + r; }
+  a = select(a * PF(7u), a, a > 0.0);
+  if (!first) { a = a + r; }
+  return a;
+}`;
+
+const CHANNEL_EPI = `${storageDecl([{ name: "Z" }, { name: "Bias" }, { name: "R" }], [{ name: "Y" }])}${
+  uniformDecl(4, 8)
+}
+${EPI}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  Y[gi] = epi(Z[gi], (gi / P(1u)) % P(2u), gi);
+}`;
+
+function epilogueUniforms(n: number, inner: number, channels: number, o: ChannelEpilogueOptions): Uniforms {
+  return new Uniforms().int(
+    n,
+    inner,
+    channels,
+    0,
+    o.bias ? 1 : 0,
+    o.residual ? 1 : 0,
+    o.residualFirst ? 1 : 0,
+  )
+    .float(...epilogueWords(o));
+}
+
+function checkEpilogue(op: string, shape: readonly number[], o: ChannelEpilogueOptions): void {
+  if (o.bias && o.bias.size !== shape[1]) {
+    throw new InputError(`${op}: bias has ${o.bias.size} values for ${shape[1]} channels`);
+  }
+  if (o.residual && o.residual.size !== shape.reduce((a, b) => a * b, 1)) {
+    throw new InputError(`${op}: residual ${fmt(o.residual.shape)} does not match ${fmt(shape)}`);
+  }
+}
+
+/**
+ * `act(z + bias[c]) + residual` (or `act(z + bias[c] + residual)` with `residualFirst`) over `[N, C, ...]`:
+ * the epilogue of a convolution computed as a matrix product. `shape` lays the result out differently
+ * (same size and channels, e.g. `[N, C, H·W]` → `[N, C, H, W]`) at no cost.
+ */
+export function channelEpilogue(
+  z: Tensor,
+  options: ChannelEpilogueOptions & { shape?: readonly number[] },
+): Tensor {
+  const shape = options.shape ?? z.shape;
+  if (shape.length < 2 || shape.reduce((a, b) => a * b, 1) !== z.size) {
+    throw new InputError(`channelEpilogue: cannot lay ${fmt(z.shape)} out as [N, C, ...] ${fmt(shape)}`);
+  }
+  checkEpilogue("channelEpilogue", shape, options);
+  const out = output(shape);
+  if (out.size === 0) return out;
+  const inner = z.size / (shape[0] * shape[1]);
+  const d = options.bias ?? z;
+  runFlat(
+    compile(CHANNEL_EPI, 4, "channel_epilogue"),
+    [z.buf, d.buf, (options.residual ?? z).buf, out.buf],
+    epilogueUniforms(out.size, inner, shape[1], options),
+    out.size,
+  );
+  return out;
+}
+
+const COL2IM = `${storageDecl([{ name: "Z" }, { name: "Bias" }, { name: "R" }], [{ name: "Y" }])}${
+  uniformDecl(4, 20)
+}
+${EPI}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let O = P(2u); let OH = P(8u); let OW = P(9u); let H = i32(P(10u)); let W = i32(P(11u));
+  let KH = P(12u); let KW = P(13u); let SH = i32(P(14u)); let SW = i32(P(15u)); let PH = i32(P(16u));
+  let PW = i32(P(17u)); let DH = i32(P(18u)); let DW = i32(P(19u));
+  let ox = gi % OW; var t = gi / OW; let oy = t % OH; t = t / OH; let o = t % O; let n = t / O;
+  // Gather form: output (oy, ox) takes tap (i, j) of input (ih, iw) when ih·SH − PH + i·DH = oy.
+  let rows = O * KH * KW; let HW = u32(H * W);
+  var acc = 0.0;
+  for (var i = 0u; i < KH; i++) {
+    let th = i32(oy) + PH - i32(i) * DH;
+    if (th < 0 || th % SH != 0 || th / SH >= H) { continue; }
+    for (var j = 0u; j < KW; j++) {
+      let tw = i32(ox) + PW - i32(j) * DW;
+      if (tw < 0 || tw % SW != 0 || tw / SW >= W) { continue; }
+      let row = (o * KH + i) * KW + j;
+      acc += Z[(n * rows + row) * HW + u32(th / SH) * u32(W) + u32(tw / SW)];
+    }
+  }
+  Y[gi] = epi(acc, o, gi);
+}`;
+
+/**
+ * The scatter half of a transposed convolution computed as a product: from per-image columns
+ * `[N, O·kh·kw, H·W]` (or `[O·kh·kw, H·W]` for one image) (row `(o·kh + i)·kw + j` holds every input pixel's contribution to tap (i, j))
+ * to `[N, O, OH, OW]`, each output pixel gathering its taps, with the epilogue fused.
+ */
+export function col2im(
+  cols: Tensor,
+  options: ChannelEpilogueOptions & {
+    outChannels: number;
+    inSize: readonly [number, number];
+    outSize: readonly [number, number];
+    kernel: readonly [number, number];
+    stride: readonly [number, number];
+    padding: readonly [number, number];
+    dilation: readonly [number, number];
+  },
+): Tensor {
+  const [KH, KW] = options.kernel, O = options.outChannels;
+  const [H, W] = options.inSize, [OH, OW] = options.outSize;
+  const per = O * KH * KW * H * W;
+  if (cols.size % per !== 0 || cols.shape[cols.rank - 1] !== H * W) {
+    throw new InputError(
+      `col2im: columns ${fmt(cols.shape)} do not hold ${O}×${KH}×${KW} taps of ${H}×${W} pixels`,
+    );
+  }
+  const shape = [cols.size / per, O, OH, OW];
+  checkEpilogue("col2im", shape, options);
+  const out = output(shape);
+  if (out.size === 0) return out;
+  const u = epilogueUniforms(out.size, OH * OW, O, options)
+    .int(OH, OW, H, W, KH, KW, ...options.stride, ...options.padding, ...options.dilation);
+  runFlat(
+    compile(COL2IM, 4, "col2im"),
+    [cols.buf, (options.bias ?? cols).buf, (options.residual ?? cols).buf, out.buf],
+    u,
+    out.size,
+  );
   return out;
 }
