@@ -165,23 +165,29 @@ export function boxCropTransform(
 }
 
 /**
- * Seed 001's crop-and-resize: a square box from the longest side of `box` plus `margin` (a fraction of
- * that side, default 0.2 in all), centred on the box, scaled to a `size × size` input (224). Returns the
- * forward map and its inverse (used to map the heatmap peaks back).
+ * The map that resizes the window `box` = `[x, y, w, h]` of an image to `size` = `[w, h]` pixels with
+ * half-pixel centres (as `cv2.resize` of that window would: `dst = (src − x0 + ½)·s − ½`), anisotropically
+ * when the aspects differ; window parts outside the image read the border.
+ */
+export function windowTransform(box: ArrayLike<number>, size: readonly [number, number]): Affine {
+  const sx = size[0] / box[2], sy = size[1] / box[3];
+  return [sx, 0, sx * (0.5 - box[0]) - 0.5, 0, sy, sy * (0.5 - box[1]) - 0.5];
+}
+
+/**
+ * Seed 001's crop-and-resize: a square window from the longest side of `box` plus `margin` (a fraction
+ * of that side, default 0.2 in all), centred on the box, resized to `size` = `[w, h]` (224×224). Returns
+ * the forward map and its inverse (used to map the heatmap peaks back).
  */
 export function squareCropTransform(
   box: ArrayLike<number>,
-  size: number,
+  size: readonly [number, number],
   options: { margin?: number } = {},
 ): { transform: Affine; inverse: Affine; side: number } {
   const side = Math.max(box[2], box[3]) * (1 + (options.margin ?? 0.2));
   if (!(side > 0)) throw new InputError(`squareCropTransform: empty box [${Array.from(box).join(", ")}]`);
   const cx = box[0] + box[2] / 2, cy = box[1] + box[3] / 2;
-  const s = size / side;
-  // The square window [cx − side/2, cx + side/2) resized to size × size with half-pixel centres, as
-  // cv2.resize samples it: dst = (src − x0 + ½)·s − ½.
-  const t = (c: number): number => s * (side / 2 - c) + 0.5 * s - 0.5;
-  const transform: Affine = [s, 0, t(cx), 0, s, t(cy)];
+  const transform = windowTransform([cx - side / 2, cy - side / 2, side, side], size);
   return { transform, inverse: invertAffine(transform), side };
 }
 

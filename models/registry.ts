@@ -11,6 +11,7 @@
  * | `srnet_fc` | `[N, T, 17, 2]` → `[N, T', 17, 3]` | `SRNET_FC_CONFIG` |
  * | `resnet` | `[N, C, H, W]` → `[N, num_classes]` | `RESNET_CONFIG` |
  * | `pose_resnet` | `[N, C, H, W]` → `[N, K, H/4, W/4]` | `POSE_RESNET_CONFIG` |
+ * | `cpn` | `[N, 3, H, W]` → `[N, K, H/4, W/4]` | `CPN_CONFIG` (pose estimation: `Cpn.estimate`) |
  * | `posefix` | `[N, 3 + K, H, W]` → `[N, K, H/4, W/4]` | `POSEFIX_CONFIG` (refinement: `PoseFix.refine`) |
  * @module
  */
@@ -26,6 +27,7 @@ import { VideoPose, VIDEOPOSE_CONFIG } from "./videopose.ts";
 import { ResNet, RESNET_CONFIG } from "./resnet.ts";
 import { POSE_RESNET_CONFIG, PoseResNet } from "./pose_resnet.ts";
 import { PoseFix, POSEFIX_CONFIG } from "./posefix.ts";
+import { Cpn, CPN_CONFIG } from "./cpn.ts";
 
 /** A registered model: a module with a one-tensor forward in the reference layout. */
 export interface LiftingModel extends Module {
@@ -97,6 +99,11 @@ export const MODELS: Record<string, ModelEntry> = {
     spec: POSEFIX_CONFIG,
     summary: "PoseFix network (pose_resnet on image crop + K heatmaps), [N,3+K,H,W] -> [N,K,H/4,W/4] logits",
     create: (c) => new PoseFix(c),
+  },
+  cpn: {
+    spec: CPN_CONFIG,
+    summary: "Cascaded Pyramid Network (pytorch-cpn keys), [N,3,H,W] -> RefineNet heatmaps [N,K,H/4,W/4]",
+    create: (c) => new Cpn(c),
   },
 };
 
