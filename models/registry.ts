@@ -12,6 +12,7 @@
  * | `resnet` | `[N, C, H, W]` → `[N, num_classes]` | `RESNET_CONFIG` |
  * | `pose_resnet` | `[N, C, H, W]` → `[N, K, H/4, W/4]` | `POSE_RESNET_CONFIG` |
  * | `cpn` | `[N, 3, H, W]` → `[N, K, H/4, W/4]` | `CPN_CONFIG` (pose estimation: `Cpn.estimate`) |
+ * | `ssd300` | `[N, 3, 300, 300]` → `[N, 8732, 4 + C]` | `SSD300_CONFIG` (detection: `Ssd300.detect`) |
  * | `posefix` | `[N, 3 + K, H, W]` → `[N, K, H/4, W/4]` | `POSEFIX_CONFIG` (refinement: `PoseFix.refine`) |
  * @module
  */
@@ -28,6 +29,7 @@ import { ResNet, RESNET_CONFIG } from "./resnet.ts";
 import { POSE_RESNET_CONFIG, PoseResNet } from "./pose_resnet.ts";
 import { PoseFix, POSEFIX_CONFIG } from "./posefix.ts";
 import { Cpn, CPN_CONFIG } from "./cpn.ts";
+import { Ssd300, SSD300_CONFIG } from "./ssd300.ts";
 
 /** A registered model: a module with a one-tensor forward in the reference layout. */
 export interface LiftingModel extends Module {
@@ -104,6 +106,12 @@ export const MODELS: Record<string, ModelEntry> = {
     spec: CPN_CONFIG,
     summary: "Cascaded Pyramid Network (pytorch-cpn keys), [N,3,H,W] -> RefineNet heatmaps [N,K,H/4,W/4]",
     create: (c) => new Cpn(c),
+  },
+  ssd300: {
+    spec: SSD300_CONFIG,
+    summary:
+      "SSD300 VGG16 detector (ssd.pytorch keys), [N,3,300,300] -> [N,8732,4+num_classes] (offsets, logits)",
+    create: (c) => new Ssd300(c),
   },
 };
 
