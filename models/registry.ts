@@ -13,6 +13,7 @@
  * | `pose_resnet` | `[N, C, H, W]` → `[N, K, H/4, W/4]` | `POSE_RESNET_CONFIG` |
  * | `cpn` | `[N, 3, H, W]` → `[N, K, H/4, W/4]` | `CPN_CONFIG` (pose estimation: `Cpn.estimate`) |
  * | `ssd300` | `[N, 3, 300, 300]` → `[N, 8732, 4 + C]` | `SSD300_CONFIG` (detection: `Ssd300.detect`) |
+ * | `patch_refine` | `[N, 96, S, S]` → `[N, 48]` | `PATCH_REFINE_CONFIG` (refinement: `PatchRefine.refine`) |
  * | `posefix` | `[N, 3 + K, H, W]` → `[N, K, H/4, W/4]` | `POSEFIX_CONFIG` (refinement: `PoseFix.refine`) |
  * @module
  */
@@ -30,6 +31,7 @@ import { POSE_RESNET_CONFIG, PoseResNet } from "./pose_resnet.ts";
 import { PoseFix, POSEFIX_CONFIG } from "./posefix.ts";
 import { Cpn, CPN_CONFIG } from "./cpn.ts";
 import { Ssd300, SSD300_CONFIG } from "./ssd300.ts";
+import { PATCH_REFINE_CONFIG, PatchRefine } from "./patch_refine.ts";
 
 /** A registered model: a module with a one-tensor forward in the reference layout. */
 export interface LiftingModel extends Module {
@@ -112,6 +114,12 @@ export const MODELS: Record<string, ModelEntry> = {
     summary:
       "SSD300 VGG16 detector (ssd.pytorch keys), [N,3,300,300] -> [N,8732,4+num_classes] (offsets, logits)",
     create: (c) => new Ssd300(c),
+  },
+  patch_refine: {
+    spec: PATCH_REFINE_CONFIG,
+    summary:
+      "Patch-based 3D refinement (seed 000): ResNet on 16 limb patches, [N,96,S,S] -> [N,48] residuals",
+    create: (c) => new PatchRefine(c),
   },
 };
 
