@@ -19,7 +19,7 @@
  *
  * await initEngine();
  * const sample = await loadDemoSample(); // CMU 131_01: 83 frames, H36M-17 pixels + 3D ground truth
- * const lifter = await loadLifter(new URL("./weights/martinez_gt.safetensors", import.meta.url).pathname);
+ * const lifter = await loadLifter(new URL("./weights/martinez_sh.safetensors", import.meta.url).pathname);
  * const k2 = sample.keypoints2d;
  * // "auto": each pose moved and scaled to where the training camera saw people (any camera).
  * const poses = await lifter.lift(k2.coords, { mask: k2.mask, normalizeInput: "auto" });

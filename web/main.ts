@@ -8,7 +8,7 @@
  * poses/s and MPJPE / P-MPJPE.
  *
  * Query parameters: `model` (a file `weights/<model>.safetensors` beside the page; default
- * martinez_gt, as the CLI demo) or `weights` (any URL of a posegpu checkpoint); `normalize` (`auto`, the
+ * martinez_sh, as the CLI demo) or `weights` (any URL of a posegpu checkpoint); `normalize` (`auto`, the
  * default as in `posegpu demo`, or `h36m-camera`).
  *
  * For tests and scripting the page sets `window.posegpuDemo` once done:
@@ -117,7 +117,7 @@ function drawFrame(
 
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
-  const weightsUrl = params.get("weights") ?? `weights/${params.get("model") ?? "martinez_gt"}.safetensors`;
+  const weightsUrl = params.get("weights") ?? `weights/${params.get("model") ?? "martinez_sh"}.safetensors`;
   status(`loading the sample and ${weightsUrl}…`);
   const [sampleJson, weightBytes] = await Promise.all([
     fetchOk("cmu_131_01_2d.json").then((r) => r.json()),

@@ -75,8 +75,8 @@ Deno.test("demo: bad arguments exit 1, no WebGPU exits 2", async () => {
 });
 
 Deno.test("demo: the shipped weights lift the sample clip well (MPJPE bound)", async () => {
-  const gt = shippedWeights("martinez_gt");
-  if (!gt) return;
+  const shipped = shippedWeights("martinez_sh");
+  if (!shipped) return;
   const r = await posegpu(["demo", "--out-dir", `${dir}/shipped`, "--json"]);
   assert.equal(r.code, 0, r.err);
   const s = JSON.parse(r.out);

@@ -29,9 +29,9 @@ for (const name of Object.keys(COMMANDS)) {
 Deno.test("mod.ts: the JSDoc examples run (deno test --doc)", async () => {
   // The first example lifts with the shipped weights.
   try {
-    Deno.statSync(`${ROOT}weights/martinez_gt.safetensors`);
+    Deno.statSync(`${ROOT}weights/martinez_sh.safetensors`);
   } catch {
-    console.warn("skipping: weights/martinez_gt.safetensors is absent (mod.ts's lifting example needs it)");
+    console.warn("skipping: weights/martinez_sh.safetensors is absent (mod.ts's lifting example needs it)");
     return;
   }
   const dec = new TextDecoder();

@@ -86,11 +86,11 @@ Deno.test({
     const site = await Deno.makeTempDir({ prefix: "posegpu_web_" });
     const build = await buildWebDemo(site);
     // Before the shipped weights exist the page gets a seeded random checkpoint under the same name.
-    if (build.missingWeights.includes("martinez_gt")) {
-      console.warn("web test: weights/martinez_gt.safetensors is absent; using a random test checkpoint");
-      await writeTestCheckpoint(`${site}/weights/martinez_gt.safetensors`);
+    if (build.missingWeights.includes("martinez_sh")) {
+      console.warn("web test: weights/martinez_sh.safetensors is absent; using a random test checkpoint");
+      await writeTestCheckpoint(`${site}/weights/martinez_sh.safetensors`);
     }
-    const bytes = await Deno.readFile(`${site}/weights/martinez_gt.safetensors`);
+    const bytes = await Deno.readFile(`${site}/weights/martinez_sh.safetensors`);
     await initEngine();
     const sample = await loadDemoSample();
     const lifter = await loadLifter(bytes);
@@ -144,7 +144,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "posegpu_web_viewer_" });
     let args = ["demo", "--out-dir", dir];
     try {
-      Deno.statSync(`${ROOT}weights/martinez_gt.safetensors`);
+      Deno.statSync(`${ROOT}weights/martinez_sh.safetensors`);
     } catch {
       await writeTestCheckpoint(`${dir}/test.safetensors`);
       args = [...args, "--weights", `${dir}/test.safetensors`];
