@@ -13,7 +13,7 @@ import { readStateDict } from "../../layers/mod.ts";
 import { describeConfig, parseConfigPairs } from "../../models/config.ts";
 import { createModel, MODEL_NAMES, MODELS } from "../../models/registry.ts";
 
-const HELP = `posegpu run — run a lifting network on a tensor (raw forward, eval mode)
+const HELP = `posegpu run — run a registered network on a tensor (raw forward, eval mode)
 
 Usage:
   posegpu run MODEL --weights W.safetensors --input X.safetensors --output Y.safetensors
@@ -39,7 +39,11 @@ Examples:
   posegpu run srnet --weights srnet.safetensors --input x.safetensors --output y.safetensors \\
       --config filter_widths=1,1,1 channels=1024 group=5 split=others recombine=multiply
   posegpu run videopose --weights vp243.safetensors --input seq.safetensors --output out.safetensors \\
-      --config filter_widths=3,3,3,3,3`;
+      --config filter_widths=3,3,3,3,3
+  posegpu run pose_resnet --weights pose_resnet_50.safetensors --input crops.safetensors \\
+      --output heatmaps.safetensors --config num_layers=50 num_joints=17 in_channels=3
+  posegpu run resnet --weights resnet50.safetensors --input images.safetensors --output logits.safetensors \\
+      --config depth=50 in_channels=3 num_classes=1000`;
 
 async function runCommand(args: string[]): Promise<number> {
   let values: {
@@ -141,7 +145,8 @@ async function runCommand(args: string[]): Promise<number> {
 /** The `run` command. */
 export const command: Command = {
   name: "run",
-  summary: "run a lifting network (martinez, srnet, srnet_fc, dual_channel, videopose) on a tensor",
+  summary:
+    "raw forward of a registered network (lifters, resnet, pose_resnet, posefix, cpn, ssd300, …) on a tensor",
   help: HELP,
   run: runCommand,
 };
