@@ -18,6 +18,7 @@ import {
 import { loadLifter } from "../../models/lifter.ts";
 import { createModel } from "../../models/registry.ts";
 import { decodeOutput, encodeInput } from "../../models/training/codec.ts";
+import { sharedData } from "../_shared.ts";
 
 await initEngine();
 
@@ -306,4 +307,34 @@ Deno.test("lifter (videopose, temporal) equals per-frame windows with repeated e
   lifter.dispose();
   model.dispose();
   await Deno.remove(path);
+});
+
+Deno.test("shipped weights lift real Human3.6M frames (needs ../shared/data)", async () => {
+  const data = sharedData("h36m/S8.safetensors");
+  if (!data) return;
+  const { loadH36mPoses } = await import("../../models/training/h36m_data.ts");
+  const { meanMpjpe } = await import("../../models/training/codec.ts");
+  const dir = data.replace(/\/S8\.safetensors$/, "");
+  for (const [input, bound] of [["gt", 80], ["sh", 95]] as const) {
+    const weights = new URL(`../../weights/martinez_${input}.safetensors`, import.meta.url);
+    try {
+      Deno.statSync(weights);
+    } catch {
+      console.warn(`skipping: ${weights.pathname} is absent`);
+      continue;
+    }
+    const set = await loadH36mPoses(dir, { subjects: ["S8"], input });
+    // Every 50th sample of S8 (a training subject: this checks the pipeline, not generalisation).
+    const idx = Array.from({ length: Math.floor(set.count / 50) }, (_, i) => i * 50);
+    const kp = new Float32Array(idx.length * 34), gt = new Float32Array(idx.length * 51);
+    idx.forEach((s, i) => {
+      kp.set(set.input2d.subarray(s * 34, s * 34 + 34), i * 34);
+      gt.set(set.target3d.subarray(s * 51, s * 51 + 51), i * 51);
+    });
+    const lifter = await loadLifter(await Deno.readFile(weights));
+    assert.equal(lifter.meta.input, input);
+    const err = meanMpjpe(await lifter.lift(kp), gt);
+    assert.ok(err < bound, `${input}: MPJPE ${err.toFixed(1)} mm ≥ ${bound}`);
+    lifter.dispose();
+  }
 });
