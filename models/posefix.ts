@@ -44,7 +44,6 @@ import {
   boxCropTransform,
   boxToCenterScale,
   getAffineTransform,
-  invertAffine,
   poseBox,
 } from "./image_ops.ts";
 import { PoseResNet } from "./pose_resnet.ts";
@@ -396,6 +395,3 @@ export function posefixLoss(
 ): { total: Tensor; heatmap: Tensor; coord: Tensor; coords: Tensor } {
   return integralLoss(model.forward(batch.input), batch.target, { valid: batch.valid });
 }
-
-/** The inverse of a crop transform (re-exported for callers mapping predictions back). */
-export { invertAffine };
