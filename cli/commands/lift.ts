@@ -10,7 +10,7 @@
 
 import { basename, extname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import type { Command } from "../command.ts";
 import { adapterSummary } from "../../engine/device.ts";
 import { initEngine } from "../../engine/backend.ts";
@@ -293,36 +293,25 @@ export const command: Command = {
   summary: "lift 2D keypoints (COCO, OpenPose, MediaPipe, pose JSON, CSV) to 3D",
   help: HELP,
   async run(args: string[]): Promise<number> {
-    let values: Record<string, string | boolean | undefined>;
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        options: {
-          out: { type: "string" },
-          format: { type: "string" },
-          model: { type: "string" },
-          weights: { type: "string" },
-          fps: { type: "string" },
-          smooth: { type: "boolean", default: false },
-          "min-cutoff": { type: "string" },
-          beta: { type: "string" },
-          image: { type: "string" },
-          normalize: { type: "string", default: "auto" },
-          "min-score": { type: "string" },
-          "min-joints": { type: "string" },
-          "batch-size": { type: "string" },
-          track: { type: "string" },
-          view: { type: "string" },
-          json: { type: "boolean", default: false },
-          help: { type: "boolean", short: "h", default: false },
-        },
-        strict: true,
-        allowPositionals: true,
-      }));
-    } catch (e) {
-      throw new InputError(`${(e as Error).message} (see posegpu lift --help)`, { cause: e });
-    }
+    const { values, positionals } = parseCommandArgs("lift", args, {
+      out: { type: "string" },
+      format: { type: "string" },
+      model: { type: "string" },
+      weights: { type: "string" },
+      fps: { type: "string" },
+      smooth: { type: "boolean", default: false },
+      "min-cutoff": { type: "string" },
+      beta: { type: "string" },
+      image: { type: "string" },
+      normalize: { type: "string", default: "auto" },
+      "min-score": { type: "string" },
+      "min-joints": { type: "string" },
+      "batch-size": { type: "string" },
+      track: { type: "string" },
+      view: { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    });
     if (values.help) {
       console.log(HELP);
       return 0;

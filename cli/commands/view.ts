@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import type { Command } from "../command.ts";
 import { InputError } from "../../engine/errors.ts";
 import { writeFileAtomic } from "../../engine/fs.ts";
@@ -47,26 +47,15 @@ export const command: Command = {
   summary: "write a self-contained HTML viewer (3D + 2D, ground-truth overlay) for a pose file",
   help: HELP,
   async run(args: string[]): Promise<number> {
-    let values: Record<string, string | boolean | undefined>;
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        options: {
-          out: { type: "string" },
-          gt: { type: "string" },
-          format: { type: "string" },
-          up: { type: "string" },
-          title: { type: "string" },
-          json: { type: "boolean", default: false },
-          help: { type: "boolean", short: "h", default: false },
-        },
-        strict: true,
-        allowPositionals: true,
-      }));
-    } catch (e) {
-      throw new InputError(`${(e as Error).message} (see posegpu view --help)`, { cause: e });
-    }
+    const { values, positionals } = parseCommandArgs("view", args, {
+      out: { type: "string" },
+      gt: { type: "string" },
+      format: { type: "string" },
+      up: { type: "string" },
+      title: { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    });
     if (values.help) {
       console.log(HELP);
       return 0;
