@@ -76,11 +76,11 @@ async function refineOnce(): Promise<void> {
 for (const b of [1, 8]) {
   Deno.bench({
     name: `posefix R50 256x192 B=${b} (forward + soft-argmax + read)`,
-    n: b === 1 ? 5 : 2,
+    n: b === 1 ? 3 : 1,
     warmup: 1,
   }, () => once(b));
 }
-Deno.bench({ name: "posefix refine 1 person (crop, heatmaps, flip test)", n: 3, warmup: 1 }, refineOnce);
+Deno.bench({ name: "posefix refine 1 person (crop, heatmaps, flip test)", n: 2, warmup: 1 }, refineOnce);
 
 /** Process CPU seconds (user + system) from /proc, or null where it is not readable. */
 function cpuSeconds(): number | null {
@@ -140,10 +140,10 @@ for (const b of [1, 8]) {
   backend().resetPeak();
   await once(b);
   const st = backend().getStats();
-  const t = await timed(() => once(b), b === 1 ? 7 : 3);
+  const t = await timed(() => once(b), b === 1 ? 5 : 2);
   results.set(b, { ...t, peak: st.peakLiveBytes - base, allocated: st.peakAllocatedBytes });
 }
-const refine = await timed(refineOnce, 5);
+const refine = await timed(refineOnce, 3);
 const fixtures = new URL("../tests/fixtures", import.meta.url).pathname;
 const torch = await torchTimings(TORCH, [fixtures]);
 

@@ -39,6 +39,24 @@ export interface Conv2dLayerOptions {
   rng?: Rng;
 }
 
+/**
+ * A block hint for the tiled convolution kernel (engine/kernels/conv.ts): 16 output channels × 12 (or 8)
+ * pixels per invocation for multi-tap kernels with ≥ 64 output channels per group, where the kernel's
+ * default is 8 channels. Measured on lavapipe (process CPU time, batch 1, PoseFix ResNet-50 shapes):
+ * 3×3 convolutions 10–30% faster, the 256-channel 4×4/2 deconvolutions 100 → 62 ms and 30 → 22 ms.
+ * Undefined (the kernel's own choice) elsewhere.
+ */
+export function tileHint(
+  outChannelsPerGroup: number,
+  taps: number,
+  outWidth: number,
+): { tm: number; tn: number } | undefined {
+  if (taps <= 1 || outChannelsPerGroup < 64) return undefined;
+  if (outWidth % 12 === 0) return { tm: 16, tn: 12 };
+  if (outWidth % 8 === 0) return { tm: 16, tn: 8 };
+  return undefined;
+}
+
 /** `[h, w]` of a size given as one number or a pair. */
 export function pair2d(v: Size2d): [number, number] {
   return typeof v === "number" ? [v, v] : [v[0], v[1]];
@@ -168,6 +186,7 @@ export class Conv2d extends Module implements FoldableLayer {
       dilation: this.dilation,
       groups: this.groups,
       bias: this.effectiveBias() ?? undefined,
+      tile: tileHint(this.outChannels / this.groups, this.kernelSize[0] * this.kernelSize[1], ow),
     };
     if (options.residualFirst && options.residual && (options.activation ?? "none") !== "none") {
       // The kernel's epilogue adds the residual after the activation: run the activation separately.

@@ -13,7 +13,7 @@ import { isRecording, requiresGrad } from "../engine/autograd.ts";
 import { InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
 import { convTranspose2dIm2col } from "./conv_train.ts";
 import { smallMapConvTranspose2d, useSmallMapRoute } from "./conv_small.ts";
-import { pair2d, type Size2d } from "./conv2d.ts";
+import { pair2d, type Size2d, tileHint } from "./conv2d.ts";
 import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
 import type { FusedEpilogue } from "./linear.ts";
 import { type FoldableLayer, Module } from "./module.ts";
@@ -155,7 +155,13 @@ export class ConvTranspose2d extends Module {
         residual: options.residual,
       });
     }
+    // Each output phase of a stride-s deconvolution is a convolution with ⌈k/s⌉² taps, ⌈W_out/s⌉ wide.
+    const taps = Math.ceil(this.kernelSize[0] / this.stride[0]) *
+      Math.ceil(this.kernelSize[1] / this.stride[1]);
     return ops.convTranspose2d(x, f ? f.weight : this.weight, {
+      tile: this.dilation[0] === 1 && this.dilation[1] === 1
+        ? tileHint(this.outChannels / this.groups, taps, Math.ceil(ow / this.stride[1]))
+        : undefined,
       stride: this.stride,
       padding: this.padding,
       outputPadding: this.outputPadding,
