@@ -77,7 +77,7 @@ export class L2Norm extends Module {
   /** Scale `[C]`. */
   readonly weight: Tensor;
   /** ε added to the norm. */
-  readonly eps = 1e-10;
+  readonly eps: number = 1e-10;
   /** Creates the layer. */
   constructor(channels: number, scale = 20) {
     super();
