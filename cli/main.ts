@@ -23,6 +23,9 @@ export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   bvh: () => import("./commands/bvh.ts"),
   run: () => import("./commands/run.ts"),
   train: () => import("./commands/train.ts"),
+  refine2d: () => import("./commands/refine2d.ts"),
+  pose2d: () => import("./commands/pose2d.ts"),
+  refine3d: () => import("./commands/refine3d.ts"),
 };
 
 /** One-line summaries for `posegpu --help` (kept here so help needs no imports). */
@@ -36,6 +39,9 @@ const SUMMARIES: Record<string, string> = {
   convert: "convert keypoint files between formats and skeletons",
   bvh: "turn a BVH mocap clip into pose JSON (and pose files into BVH)",
   run: "raw network forward of a model on a safetensors input (parity checks)",
+  refine2d: "refine COCO 2D keypoint results with PoseFix",
+  pose2d: "2D keypoints with CPN on person boxes (file or SSD300 detector)",
+  refine3d: "refine 3D poses with limb patches of the image and part segmentation (seed 000)",
   train: "train a lifting model on Human3.6M-format data (checkpoints, resume)",
 };
 
