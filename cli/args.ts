@@ -4,26 +4,22 @@
  * @module
  */
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { InputError } from "../engine/errors.ts";
 
-/** Parsed flags (string or boolean options) and positionals. */
-export interface ParsedArgs {
-  /** Option values by name. */
-  values: Record<string, string | boolean | undefined>;
-  /** Positional arguments. */
-  positionals: string[];
-}
+/** What `parseArgs` returns for `options` (strict, with positionals). */
+export type ParsedArgs<T extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: true }>
+>;
 
 /** Parses `args` strictly against `options`; unknown or malformed options are an `InputError`. */
-export function parseCommandArgs(
+export function parseCommandArgs<T extends ParseArgsOptionsConfig>(
   command: string,
   args: string[],
-  options: NonNullable<ParseArgsConfig["options"]>,
-): ParsedArgs {
+  options: T,
+): ParsedArgs<T> {
   try {
-    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
-    return { values: values as ParsedArgs["values"], positionals };
+    return parseArgs({ args, options, strict: true, allowPositionals: true });
   } catch (e) {
     throw new InputError(`${(e as Error).message} (see posegpu ${command} --help)`, { cause: e });
   }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import { basename, join } from "node:path";
 import type { Command } from "../command.ts";
 import { initEngine, InputError } from "../../engine/mod.ts";
@@ -162,35 +162,29 @@ async function readBoxes(path: string, single: number | null): Promise<Map<numbe
 }
 
 async function pose2d(args: string[]): Promise<number> {
-  let values: Values, positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        image: { type: "string" },
-        "image-dir": { type: "string" },
-        annotations: { type: "string" },
-        "image-id": { type: "string" },
-        boxes: { type: "string" },
-        detector: { type: "string" },
-        "detector-weights": { type: "string" },
-        "detector-config": { type: "string", multiple: true },
-        "box-thresh": { type: "string" },
-        weights: { type: "string" },
-        untrained: { type: "boolean", default: false },
-        seed: { type: "string" },
-        config: { type: "string", multiple: true },
-        "no-flip": { type: "boolean", default: false },
-        batch: { type: "string" },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (e) {
-    throw new InputError(`pose2d: ${(e as Error).message} (see posegpu pose2d --help)`, { cause: e });
-  }
+  const { values, positionals }: { values: Values; positionals: string[] } = parseCommandArgs(
+    "pose2d",
+    args,
+    {
+      image: { type: "string" },
+      "image-dir": { type: "string" },
+      annotations: { type: "string" },
+      "image-id": { type: "string" },
+      boxes: { type: "string" },
+      detector: { type: "string" },
+      "detector-weights": { type: "string" },
+      "detector-config": { type: "string", multiple: true },
+      "box-thresh": { type: "string" },
+      weights: { type: "string" },
+      untrained: { type: "boolean", default: false },
+      seed: { type: "string" },
+      config: { type: "string", multiple: true },
+      "no-flip": { type: "boolean", default: false },
+      batch: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  );
   if (values.help) {
     console.log(HELP);
     return 0;

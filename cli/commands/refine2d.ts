@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import { join } from "node:path";
 import type { Command } from "../command.ts";
 import { initEngine, InputError } from "../../engine/mod.ts";
@@ -150,30 +150,24 @@ async function imagePaths(values: Values, ids: number[]): Promise<Map<number, st
 }
 
 async function refine2d(args: string[]): Promise<number> {
-  let values: Values, positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        image: { type: "string" },
-        "image-dir": { type: "string" },
-        annotations: { type: "string" },
-        input: { type: "string" },
-        weights: { type: "string" },
-        untrained: { type: "boolean", default: false },
-        seed: { type: "string" },
-        config: { type: "string", multiple: true },
-        "no-flip": { type: "boolean", default: false },
-        batch: { type: "string" },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (e) {
-    throw new InputError(`refine2d: ${(e as Error).message} (see posegpu refine2d --help)`, { cause: e });
-  }
+  const { values, positionals }: { values: Values; positionals: string[] } = parseCommandArgs(
+    "refine2d",
+    args,
+    {
+      image: { type: "string" },
+      "image-dir": { type: "string" },
+      annotations: { type: "string" },
+      input: { type: "string" },
+      weights: { type: "string" },
+      untrained: { type: "boolean", default: false },
+      seed: { type: "string" },
+      config: { type: "string", multiple: true },
+      "no-flip": { type: "boolean", default: false },
+      batch: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  );
   if (values.help) {
     console.log(HELP);
     return 0;
