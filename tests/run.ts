@@ -44,10 +44,15 @@ function listTestFiles(paths: string[]): string[] {
   return out;
 }
 
+// deno test colours its output unless NO_COLOR is set (children get it; a caller's terminal may not).
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+function stripAnsi(text: string): string {
+  return text.replace(ANSI, "");
+}
+
 /** Reads deno test's closing line: "ok | 12 passed (3 steps) | 0 failed | 1 ignored (5s)". */
 function summaryOf(output: string): { passed: number; failed: number; ignored: number } | null {
-  // deno test colours its output unless NO_COLOR is set; strip escapes before matching.
-  const clean = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const clean = stripAnsi(output);
   const lines = clean.split("\n").filter((l) => /^(ok|FAILED) \|/.test(l));
   if (lines.length === 0) return null;
   const last = lines[lines.length - 1];
@@ -89,7 +94,7 @@ async function runFile(file: string, filter: string | undefined): Promise<Omit<F
  */
 function abortedAfterPassing(r: Omit<FileResult, "reran">): boolean {
   const killed = r.signal !== null || r.code >= 128;
-  const clean = r.output.replace(/\x1b\[[0-9;]*m/g, "");
+  const clean = stripAnsi(r.output);
   const anyFailure = /\.\.\. FAILED|^FAILED \|/m.test(clean);
   const anyOk = /\.\.\. ok \(/.test(clean);
   return killed && r.failed === 0 && !anyFailure && anyOk;
