@@ -186,9 +186,13 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (e) {
+    // A throwing body (bad shape, lost device) must not leak what it had already created.
     scopes.pop();
+    for (const t of scope) if (!kept.has(t)) t.dispose();
+    throw e;
   }
+  scopes.pop();
   const keepSet = new Set<Tensor>();
   collect(result, keepSet);
   const parent = scopes[scopes.length - 1];

@@ -29,7 +29,7 @@
  */
 
 import { InputError } from "../engine/errors.ts";
-import { tensor } from "../engine/tensor.ts";
+import { tensor, tidy } from "../engine/tensor.ts";
 import { type Checkpoint, type CheckpointMeta, loadCheckpoint, type Normalization } from "./checkpoint.ts";
 import { createModel, type LiftingModel } from "./registry.ts";
 import { decodeOutput, encodeInput, networkJoints, NOSE, poseScale, usesZScore } from "./training/codec.ts";
@@ -281,10 +281,15 @@ class CheckpointLifter implements Lifter {
         const rows = encodeInput(name, { config, normalization, input2d: win, image: size });
         x = tensor(rows, [1, b + this.#rf - 1, 17, 2]);
       }
-      const y = this.model.forward(x);
-      const host = await y.read();
-      y.dispose();
-      x.dispose();
+      // The forward's intermediates (one activation per layer) are freed here, not by the caller.
+      const y = tidy(() => this.model.forward(x));
+      let host: Float32Array;
+      try {
+        host = await y.read();
+      } finally {
+        y.dispose();
+        x.dispose();
+      }
       out.set(decodeOutput(name, { config, normalization, output: host }), at * 51);
     }
     return out;

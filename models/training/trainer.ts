@@ -30,7 +30,7 @@ import { hardJointLoss, mseLoss } from "../../engine/losses.ts";
 import * as ops from "../../engine/ops.ts";
 import { Adam, exponentialDecay, LossLog, trainStep } from "../../engine/optim.ts";
 import { manualSeed, Rng } from "../../engine/random.ts";
-import { readAll, type Tensor, tensor } from "../../engine/tensor.ts";
+import { readAll, type Tensor, tensor, tidy } from "../../engine/tensor.ts";
 import { type CheckpointMeta, loadCheckpoint, type Normalization, saveCheckpoint } from "../checkpoint.ts";
 import { DUAL_HARD_A, DUAL_HARD_B, type DualChannel } from "../dual_channel.ts";
 import { Martinez } from "../martinez.ts";
@@ -280,14 +280,16 @@ async function validate(
     const ys = new Float32Array(task.targetShape(b).reduce((p, d) => p * d, 1));
     task.fill(set, part, xs, ys);
     const x = tensor(xs, task.inputShape(b));
-    const out = model.forward(x);
-    const pred = decodeOutput(name, {
-      config: model.config,
-      normalization: options.norm,
-      output: await out.read(),
-    });
-    out.dispose();
-    x.dispose();
+    // tidy: the forward's intermediates are freed at once (they used to outlive every validation).
+    const out = tidy(() => model.forward(x));
+    let host: Float32Array;
+    try {
+      host = await out.read();
+    } finally {
+      out.dispose();
+      x.dispose();
+    }
+    const pred = decodeOutput(name, { config: model.config, normalization: options.norm, output: host });
     const target = new Float32Array(b * 51);
     part.forEach((s, i) => target.set(set.set.target3d.subarray(s * 51, s * 51 + 51), i * 51));
     sum += meanMpjpe(pred, target) * b;
