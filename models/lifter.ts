@@ -29,6 +29,7 @@
  */
 
 import { InputError } from "../engine/errors.ts";
+import { setWeightDtype, type WeightDtype } from "../layers/linear.ts";
 import { tensor, tidy } from "../engine/tensor.ts";
 import { type Checkpoint, type CheckpointMeta, loadCheckpoint, type Normalization } from "./checkpoint.ts";
 import { createModel, type LiftingModel } from "./registry.ts";
@@ -38,6 +39,12 @@ import { decodeOutput, encodeInput, networkJoints, NOSE, poseScale, usesZScore }
 export interface LoadLifterOptions {
   /** Fold BatchNorm into the layers before them (default true; same outputs, faster). */
   fold?: boolean;
+  /**
+   * Storage of the inference weights of the model's Linear layers (default "f32"). "f16" halves their
+   * bytes (matmul widens them to f32 on load; see `setWeightDtype`); adapters without `shader-f16` fall
+   * back to f32. The shipped Martinez GT lifter moves by well under 0.1 mm MPJPE (tests/models/lifter_f16_test.ts).
+   */
+  weightsDtype?: WeightDtype;
 }
 
 /** Options of `Lifter.lift`. */
@@ -69,6 +76,19 @@ export interface LiftReport {
   remapped: number;
 }
 
+/** One batch of a streamed lift (`Lifter.liftStream`): `[frames, 17, 2]` pixels and an optional mask. */
+export interface LiftBatch {
+  /** `[frames, 17, 2]` H36M-17 pixels. */
+  keypoints2d: Float32Array;
+  /** `[frames, 17]` visibility (0 = missing), as `LiftOptions.mask`. */
+  mask?: ArrayLike<number>;
+}
+
+/** What `Lifter.liftStream` reads: batches (or bare `[frames, 17, 2]` arrays), sync or async. */
+export type LiftSource =
+  | AsyncIterable<LiftBatch | Float32Array>
+  | Iterable<LiftBatch | Float32Array>;
+
 /** A loaded lifting model. */
 export interface Lifter {
   /** The checkpoint's metadata. */
@@ -77,6 +97,16 @@ export interface Lifter {
   readonly model: LiftingModel;
   /** Lifts `[frames, 17, 2]` pixels to `[frames, 17, 3]` root-relative mm. */
   lift(keypoints2d: Float32Array, options?: LiftOptions): Promise<Float32Array>;
+  /**
+   * Lifts a stream of batches with bounded memory: host memory is one input batch, one output batch and
+   * (temporal models) the receptive field's context, whatever the length of the stream. The yielded
+   * arrays, concatenated, equal `lift` of the concatenated input. A single-frame model yields one
+   * `[frames, 17, 3]` array per input batch; a temporal model treats the whole stream as one sequence
+   * and yields each output as soon as its right context has arrived (so its chunks lag the input by half
+   * the receptive field, the rest comes at the end). `options.mask` is ignored: give masks per batch.
+   * `lastReport` counts the whole stream.
+   */
+  liftStream(source: LiftSource, options?: LiftOptions): AsyncGenerator<Float32Array>;
   /** What the last `lift` filled in or remapped. */
   readonly lastReport: LiftReport | null;
   /** Frees the GPU tensors. */
@@ -182,16 +212,17 @@ class CheckpointLifter implements Lifter {
   }
 
   /** Validated, filled and (in auto mode) remapped copy of the input. */
-  #prepare(kp: Float32Array, options: LiftOptions): Float32Array {
+  #prepare(kp: Float32Array, options: LiftOptions, checkOnly = false, label?: string): Float32Array {
+    const at = label ? `lift: ${label}` : "lift";
     if (!(kp instanceof Float32Array) || kp.length === 0 || kp.length % 34 !== 0) {
       throw new InputError(
-        `lift: keypoints2d must be a non-empty Float32Array [frames, 17, 2] (H36M-17 pixels), got ${kp?.length} values`,
+        `${at}: keypoints2d must be a non-empty Float32Array [frames, 17, 2] (H36M-17 pixels), got ${kp?.length} values`,
       );
     }
     const frames = kp.length / 34;
     const mask = options.mask;
     if (mask && mask.length !== frames * 17) {
-      throw new InputError(`lift: mask has ${mask.length} values, expected frames × 17 = ${frames * 17}`);
+      throw new InputError(`${at}: mask has ${mask.length} values, expected frames × 17 = ${frames * 17}`);
     }
     const mode = liftMode(options);
     if (mode !== "h36m-camera" && mode !== "auto") {
@@ -199,6 +230,7 @@ class CheckpointLifter implements Lifter {
         `lift: normalizeInput must be "h36m-camera" or "auto", got ${JSON.stringify(mode)}`,
       );
     }
+    if (checkOnly) return kp;
     const stats = this.meta.normalization.input2d;
     const out = new Float32Array(kp);
     const vis = new Uint8Array(17);
@@ -244,8 +276,20 @@ class CheckpointLifter implements Lifter {
   }
 
   async lift(keypoints2d: Float32Array, options: LiftOptions = {}): Promise<Float32Array> {
-    const input = this.#prepare(keypoints2d, options);
-    const frames = input.length / 34;
+    // Validate here so that a bad call fails before anything is uploaded.
+    this.#prepare(keypoints2d, { ...options, batchSize: 1 }, true);
+    const frames = keypoints2d.length / 34;
+    const out = new Float32Array(frames * 51);
+    let at = 0;
+    for await (const y of this.liftStream([{ keypoints2d, mask: options.mask }], options)) {
+      if (at === 0 && y.length === out.length) return y;
+      out.set(y, at);
+      at += y.length;
+    }
+    return out;
+  }
+
+  async *liftStream(source: LiftSource, options: LiftOptions = {}): AsyncGenerator<Float32Array> {
     const batch = options.batchSize ?? 1024;
     if (!Number.isSafeInteger(batch) || batch < 1) {
       throw new InputError(`lift: batchSize must be ≥ 1, got ${batch}`);
@@ -257,42 +301,98 @@ class CheckpointLifter implements Lifter {
       throw new InputError(`lift: image must have a positive width and height, got ${JSON.stringify(image)}`);
     }
     const size = { width: Float32Array.of(image.width), height: Float32Array.of(image.height) };
-    const out = new Float32Array(frames * 51);
-    const { model: name, config, normalization } = this.meta;
-    const pad = (this.#rf - 1) >> 1;
-    for (let at = 0; at < frames; at += batch) {
-      const b = Math.min(batch, frames - at);
-      let x;
-      if (this.#rf === 1) {
-        const rows = encodeInput(name, {
-          config,
-          normalization,
-          input2d: input.subarray(at * 34, (at + b) * 34),
-          image: size,
-        });
-        x = usesZScore(name) ? tensor(rows, [b, rows.length / b]) : tensor(rows, [b, 1, 17, 2]);
-      } else {
-        // One window covering this chunk's outputs: frames at−pad .. at+b−1+pad, edges repeated.
-        const win = new Float32Array((b + this.#rf - 1) * 34);
-        for (let t = 0; t < b + this.#rf - 1; t++) {
-          const f = Math.min(Math.max(at - pad + t, 0), frames - 1);
-          win.set(input.subarray(f * 34, f * 34 + 34), t * 34);
-        }
-        const rows = encodeInput(name, { config, normalization, input2d: win, image: size });
-        x = tensor(rows, [1, b + this.#rf - 1, 17, 2]);
+    const total: LiftReport = {
+      frames: 0,
+      filledJoints: 0,
+      framesWithMissing: 0,
+      emptyFrames: 0,
+      remapped: 0,
+    };
+    const add = (r: LiftReport): void => {
+      for (const k of Object.keys(total) as (keyof LiftReport)[]) total[k] += r[k];
+      this.lastReport = { ...total };
+    };
+    const rf = this.#rf, pad = (rf - 1) >> 1;
+    // Temporal models: `ctx` holds prepared frames ctxStart.. of the sequence, `next` is the next output.
+    let ctx = new Float32Array(0), ctxStart = 0, seen = 0, next = 0;
+    const window = (from: number, b: number, last: number): Float32Array => {
+      const win = new Float32Array((b + rf - 1) * 34);
+      for (let t = 0; t < b + rf - 1; t++) {
+        const f = Math.min(Math.max(from - pad + t, 0), last) - ctxStart;
+        win.set(ctx.subarray(f * 34, f * 34 + 34), t * 34);
       }
+      return win;
+    };
+    // Outputs next..end-1 of a temporal model (frames up to `last` are known), in chunks of `batch`.
+    const temporal = async (end: number, last: number): Promise<Float32Array> => {
+      const out = new Float32Array((end - next) * 51);
+      for (let at = next; at < end; at += batch) {
+        const b = Math.min(batch, end - at);
+        out.set(await this.#forward(window(at, b, last), b, size), (at - next) * 51);
+      }
+      next = end;
+      return out;
+    };
+    let index = 0;
+    for await (const item of source) {
+      const kp = item instanceof Float32Array ? item : item?.keypoints2d;
+      const mask = item instanceof Float32Array ? undefined : item?.mask;
+      const label = `batch ${index++}`;
+      if (kp instanceof Float32Array && kp.length === 0 && (!mask || mask.length === 0)) continue;
+      const input = this.#prepare(kp as Float32Array, { ...options, mask }, false, label);
+      add(this.lastReport!);
+      const frames = input.length / 34;
+      if (rf === 1) {
+        const out = new Float32Array(frames * 51);
+        for (let at = 0; at < frames; at += batch) {
+          const b = Math.min(batch, frames - at);
+          out.set(await this.#forward(input.subarray(at * 34, (at + b) * 34), b, size), at * 51);
+        }
+        yield out;
+        continue;
+      }
+      // Keep only what later windows can still read: frames from next − pad on.
+      const keepFrom = Math.max(0, next - pad);
+      const kept = ctx.subarray((keepFrom - ctxStart) * 34);
+      const grown = new Float32Array(kept.length + input.length);
+      grown.set(kept);
+      grown.set(input, kept.length);
+      ctx = grown;
+      ctxStart = keepFrom;
+      seen += frames;
+      const ready = seen - pad; // outputs whose right context has arrived
+      if (ready > next) yield await temporal(ready, seen - 1);
+    }
+    if (rf > 1 && seen > next) yield await temporal(seen, seen - 1);
+    if (index === 0 || total.frames === 0) this.lastReport = { ...total };
+  }
+
+  /** One network pass over `b` frames (or one temporal window) of prepared pixels → `[b, 17, 3]` mm. */
+  async #forward(
+    pixels: Float32Array,
+    b: number,
+    size: { width: Float32Array; height: Float32Array },
+  ): Promise<Float32Array> {
+    const { model: name, config, normalization } = this.meta;
+    const rows = encodeInput(name, { config, normalization, input2d: pixels, image: size });
+    const x = this.#rf > 1
+      ? tensor(rows, [1, b + this.#rf - 1, 17, 2])
+      : usesZScore(name)
+      ? tensor(rows, [b, rows.length / b])
+      : tensor(rows, [b, 1, 17, 2]);
+    let host: Float32Array;
+    try {
       // The forward's intermediates (one activation per layer) are freed here, not by the caller.
       const y = tidy(() => this.model.forward(x));
-      let host: Float32Array;
       try {
         host = await y.read();
       } finally {
         y.dispose();
-        x.dispose();
       }
-      out.set(decodeOutput(name, { config, normalization, output: host }), at * 51);
+    } finally {
+      x.dispose();
     }
-    return out;
+    return decodeOutput(name, { config, normalization, output: host });
   }
 
   dispose(): void {
@@ -308,6 +408,11 @@ export async function lifterFromCheckpoint(
   const { meta } = checkpoint;
   const model = createModel(meta.model, meta.config);
   await model.loadStateDict(checkpoint.stateDict, { fold: options.fold ?? true });
+  const dtype = options.weightsDtype ?? "f32";
+  if (dtype !== "f32" && dtype !== "f16") {
+    throw new InputError(`loadLifter: weightsDtype must be "f32" or "f16", got ${JSON.stringify(dtype)}`);
+  }
+  setWeightDtype(model, dtype);
   return new CheckpointLifter(meta, model);
 }
 
