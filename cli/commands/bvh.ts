@@ -5,7 +5,7 @@
  */
 
 import { extname } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import type { Command } from "../command.ts";
 import { InputError } from "../../engine/errors.ts";
 import { bvhToPoseDocument, CMU_UNIT_MM, readBvh } from "../../pose/bvh.ts";
@@ -52,28 +52,17 @@ export const command: Command = {
   summary: "BVH motion to pose JSON/CSV (forward kinematics, CMU → H36M-17) and 3D poses to BVH",
   help: HELP,
   async run(args: string[]): Promise<number> {
-    let values: Record<string, string | boolean | undefined>;
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        options: {
-          out: { type: "string" },
-          skeleton: { type: "string" },
-          scale: { type: "string" },
-          every: { type: "string" },
-          track: { type: "string" },
-          "no-branch-joints": { type: "boolean", default: false },
-          units: { type: "string" },
-          fps: { type: "string" },
-          help: { type: "boolean", short: "h", default: false },
-        },
-        strict: true,
-        allowPositionals: true,
-      }));
-    } catch (e) {
-      throw new InputError(`bvh: ${(e as Error).message} (see posegpu bvh --help)`, { cause: e });
-    }
+    const { values, positionals } = parseCommandArgs("bvh", args, {
+      out: { type: "string" },
+      skeleton: { type: "string" },
+      scale: { type: "string" },
+      every: { type: "string" },
+      track: { type: "string" },
+      "no-branch-joints": { type: "boolean", default: false },
+      units: { type: "string" },
+      fps: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    });
     if (values.help) {
       console.log(HELP);
       return 0;
@@ -86,8 +75,8 @@ export const command: Command = {
     const input = positionals[0];
     const output = values.out as string | undefined;
     if (!output) throw new InputError("bvh: --out is required (see posegpu bvh --help)");
-    const number = (flag: string, integer: boolean): number | undefined => {
-      const text = values[flag] as string | undefined;
+    const number = (flag: "scale" | "every" | "fps" | "track", integer: boolean): number | undefined => {
+      const text = values[flag];
       if (text === undefined) return undefined;
       const v = Number(text);
       if (!Number.isFinite(v) || (integer ? !Number.isInteger(v) || v < 0 : v <= 0)) {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import type { Command } from "../command.ts";
 import { InputError } from "../../engine/errors.ts";
 import {
@@ -78,29 +78,22 @@ export const command: Command = {
     "convert keypoint files between formats (pose JSON, CSV, COCO, OpenPose, MediaPipe, BVH) and skeletons",
   help: HELP,
   async run(args: string[]): Promise<number> {
-    let values: Record<string, string | boolean | undefined>;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          in: { type: "string" },
-          out: { type: "string" },
-          from: { type: "string" },
-          to: { type: "string" },
-          skeleton: { type: "string" },
-          "min-score": { type: "string" },
-          width: { type: "string" },
-          height: { type: "string" },
-          pixels: { type: "boolean", default: false },
-          layout: { type: "string" },
-          fps: { type: "string" },
-          help: { type: "boolean", short: "h", default: false },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (e) {
-      throw new InputError(`convert: ${(e as Error).message} (see posegpu convert --help)`, { cause: e });
+    const { values, positionals } = parseCommandArgs("convert", args, {
+      in: { type: "string" },
+      out: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      skeleton: { type: "string" },
+      "min-score": { type: "string" },
+      width: { type: "string" },
+      height: { type: "string" },
+      pixels: { type: "boolean", default: false },
+      layout: { type: "string" },
+      fps: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    });
+    if (positionals.length > 0) {
+      throw new InputError(`convert: unexpected argument "${positionals[0]}" (see posegpu convert --help)`);
     }
     if (values.help) {
       console.log(HELP);

@@ -12,7 +12,7 @@
  */
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import type { Command } from "../command.ts";
 import { adapterSummary } from "../../engine/device.ts";
 import { initEngine } from "../../engine/backend.ts";
@@ -99,26 +99,15 @@ export const command: Command = {
   summary: "lift the shipped CMU sample clip: viewer, SVG, poses/s and MPJPE against its own 3D",
   help: HELP,
   async run(args: string[]): Promise<number> {
-    let values: Record<string, string | boolean | undefined>;
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        options: {
-          "out-dir": { type: "string", default: "out" },
-          model: { type: "string" },
-          weights: { type: "string" },
-          frame: { type: "string" },
-          normalize: { type: "string", default: "auto" },
-          json: { type: "boolean", default: false },
-          help: { type: "boolean", short: "h", default: false },
-        },
-        strict: true,
-        allowPositionals: true,
-      }));
-    } catch (e) {
-      throw new InputError(`${(e as Error).message} (see posegpu demo --help)`, { cause: e });
-    }
+    const { values, positionals } = parseCommandArgs("demo", args, {
+      "out-dir": { type: "string", default: "out" },
+      model: { type: "string" },
+      weights: { type: "string" },
+      frame: { type: "string" },
+      normalize: { type: "string", default: "auto" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    });
     if (values.help) {
       console.log(HELP);
       return 0;

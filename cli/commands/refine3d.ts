@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import type { Command } from "../command.ts";
 import { initEngine, InputError, writeFileAtomic } from "../../engine/mod.ts";
 import { manualSeed } from "../../engine/random.ts";
@@ -62,40 +62,18 @@ async function readJson(path: string): Promise<unknown> {
 }
 
 async function refine3d(args: string[]): Promise<number> {
-  let values: {
-    image?: string;
-    segmentation?: string;
-    input?: string;
-    weights?: string;
-    untrained?: boolean;
-    seed?: string;
-    stats?: string;
-    config?: string[];
-    out?: string;
-    help?: boolean;
-  };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        image: { type: "string" },
-        segmentation: { type: "string" },
-        input: { type: "string" },
-        weights: { type: "string" },
-        untrained: { type: "boolean", default: false },
-        seed: { type: "string" },
-        stats: { type: "string" },
-        config: { type: "string", multiple: true },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (e) {
-    throw new InputError(`refine3d: ${(e as Error).message} (see posegpu refine3d --help)`, { cause: e });
-  }
+  const { values, positionals } = parseCommandArgs("refine3d", args, {
+    image: { type: "string" },
+    segmentation: { type: "string" },
+    input: { type: "string" },
+    weights: { type: "string" },
+    untrained: { type: "boolean", default: false },
+    seed: { type: "string" },
+    stats: { type: "string" },
+    config: { type: "string", multiple: true },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  });
   if (values.help) {
     console.log(HELP);
     return 0;
