@@ -406,6 +406,14 @@ export async function lifterFromCheckpoint(
   options: LoadLifterOptions = {},
 ): Promise<Lifter> {
   const { meta } = checkpoint;
+  const norm = meta.config.norm;
+  if (norm !== undefined && norm !== "base") {
+    // The SRNet repository's other --norm modes need its camera-based post-processing (post_process3d).
+    throw new InputError(
+      `loadLifter: ${meta.model} config norm=${String(norm)}: lifting to mm supports norm=base (screen ` +
+        `normalisation) only; use posegpu run for the raw network output`,
+    );
+  }
   const model = createModel(meta.model, meta.config);
   await model.loadStateDict(checkpoint.stateDict, { fold: options.fold ?? true });
   const dtype = options.weightsDtype ?? "f32";

@@ -31,6 +31,13 @@
  * The official code only runs multiply/add with hidden widths above 1000 and concat at exactly 1024
  * (quirk 1); this implementation computes the same function at those widths and the natural
  * generalisation at any other width (used by the small test fixtures).
+ *
+ * Repository flags that reach the model: `norm=lcn` (`--norm lcn`) adds the input 2D to the output's
+ * x, y after the roots are dropped (`y[..., :2] += x`, the official `TemporalModelBase.forward`; it needs
+ * T' = T, i.e. single-frame widths); `dense` is accepted and ignored, as by the official `TemporalModel`
+ * (its convs are always dilated). `split=none` gives group convs without context (the `g` kind; the
+ * official code only runs it with a recombine other than multiply/add/concat). `--split all` (context
+ * from all channels, `get_all_info.*` keys) is not implemented.
  * @module
  */
 
@@ -48,6 +55,7 @@ import {
 import { type ConfigSpec, type ConfigValues, resolveConfig } from "./config.ts";
 import { inferSequence, type SequenceOptions } from "./sequence.ts";
 import { type Recombine, SplitRecombineLayer } from "./srnet_layer.ts";
+import { checkNorm, lcnResidual, NORM_CHOICES } from "./videopose.ts";
 
 /** SRNet's configuration: the official `TemporalModel` arguments and the repository's model flags. */
 export const SRNET_CONFIG = {
@@ -85,6 +93,17 @@ export const SRNET_CONFIG = {
     type: "string",
     default: "",
     doc: "per-layer kinds s/g/f (overrides structure), e.g. g,g,g,f,f,f",
+  },
+  dense: {
+    type: "bool",
+    default: false,
+    doc: "--dense: accepted and ignored, as by the official TemporalModel",
+  },
+  norm: {
+    type: "string",
+    default: "base",
+    choices: NORM_CHOICES,
+    doc: "--norm; lcn adds the input 2D to the output x,y (single frame only)",
   },
 } as const satisfies ConfigSpec;
 
@@ -266,6 +285,7 @@ export class Srnet extends Module {
     this.causalShift = shift;
     this.#regroup = table.channels.flat();
     this.#keep = table.keep.flatMap(([a, b]) => range(a, b));
+    checkNorm("srnet", c.norm, this.receptiveField());
   }
 
   /** Whether the model is causal. */
@@ -319,7 +339,8 @@ export class Srnet extends Module {
     const kept = ops.gather(rows, this.cached("keep", () => tensor(Int32Array.from(this.#keep))), {
       axis: 1,
     });
-    return ops.reshape(kept, [n, frames, 17, 3]);
+    const out = ops.reshape(kept, [n, frames, 17, 3]);
+    return this.config.norm === "lcn" ? lcnResidual(x, out) : out;
   }
 
   /** Lifts whole sequences with edge padding and optional flip averaging (see `inferSequence`). */

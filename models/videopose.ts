@@ -47,6 +47,35 @@ export const VIDEOPOSE_CONFIG = {
   dense: { type: "bool", default: false, doc: "dense instead of dilated convolutions (ablation)" },
 } as const satisfies ConfigSpec;
 
+/**
+ * The SRNet repository's `--norm` choices (data normalisation). Only `lcn` changes the network's
+ * forward: the official `TemporalModelBase.forward` then adds the input 2D to the output's x, y
+ * (`y[..., :2] += x`), which needs one output frame per input frame (the official code only runs it with
+ * single-frame filter widths; here other widths are an error at construction).
+ */
+export const NORM_CHOICES = ["base", "proj", "weak_proj", "lcn"] as const;
+
+/** `y[..., :2] + x` for `norm=lcn`: x `[N, T, J, 2]`, y `[N, T, J, 3]`. */
+export function lcnResidual(x: Tensor, y: Tensor): Tensor {
+  if (x.shape[1] !== y.shape[1] || x.shape[2] !== y.shape[2] || x.shape[3] !== 2) {
+    throw new InputError(
+      `norm=lcn adds the input [${x.shape.join(", ")}] to the output [${
+        y.shape.join(", ")
+      }]: they need the same frames and joints`,
+    );
+  }
+  return ops.add(y, ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, 1]]));
+}
+
+/** Checks that a model built with `norm` can run (`lcn` needs a receptive field of 1). */
+export function checkNorm(model: string, norm: string, receptiveField: number): void {
+  if (norm === "lcn" && receptiveField !== 1) {
+    throw new InputError(
+      `${model} config norm=lcn: the output x, y are added to the input 2D, which needs one output frame per input frame (filter_widths all 1), but the receptive field is ${receptiveField} frames (the official code fails there too)`,
+    );
+  }
+}
+
 /** Resolved VideoPose3D configuration. */
 export type VideoPoseConfig = ConfigValues<typeof VIDEOPOSE_CONFIG>;
 
@@ -72,6 +101,8 @@ export class TemporalConvNet extends Module {
   readonly pad: readonly number[];
   /** Causal shift of the expand layer and each block. */
   readonly causalShift: readonly number[];
+  /** The SRNet repository's `--norm` (`base` for VideoPose3D; `lcn` adds the input 2D to the output). */
+  readonly norm: string;
 
   /** Creates the network (`name` is the model name used in error messages). */
   constructor(
@@ -121,6 +152,8 @@ export class TemporalConvNet extends Module {
     this.layers_bn = this.addModule("layers_bn", new ModuleList(bns));
     this.pad = pad;
     this.causalShift = shift;
+    this.norm = String((c as Record<string, unknown>).norm ?? "base");
+    checkNorm(options.name ?? "videopose", this.norm, this.receptiveField());
   }
 
   /** Whether the model is causal. */
@@ -185,7 +218,8 @@ export class TemporalConvNet extends Module {
       });
     }
     y = this.shrink.forward(y);
-    return ops.reshape(y, [n, pointwise ? t : y.shape[1], c.num_joints_out, 3]);
+    y = ops.reshape(y, [n, pointwise ? t : y.shape[1], c.num_joints_out, 3]);
+    return this.norm === "lcn" ? lcnResidual(x, y) : y;
   }
 
   /** Lifts whole sequences with edge padding and optional flip averaging (see `inferSequence`). */

@@ -1,5 +1,6 @@
-// Deterministic "hash" weights for the default-size Martinez model, bit-identical to hash_tensor() in
-// tests/fixtures/gen_models.py (the 4.3 M parameters are too big to store as a fixture).
+// Deterministic "hash" weights for the default-size Martinez model and SRNet at 1024 channels,
+// bit-identical to hash_tensor() in tests/fixtures/gen_models.py (too big to store as fixtures).
+// 1-D weights (BatchNorm scales) are 1 ± 0.2; other weights ±sqrt(3 / shape[1]).
 import type { HostTensor } from "../../engine/mod.ts";
 import type { StateDict } from "../../layers/mod.ts";
 
@@ -33,8 +34,9 @@ export function hashStateDict(keys: [string, readonly number[]][]): StateDict {
     for (let i = 0; i < n; i++) {
       if (name.endsWith("running_var")) v[i] = 1 + 0.5 * u[i];
       else if (name.endsWith("running_mean") || name.endsWith(".bias")) v[i] = 0.2 * u[i];
-      else if (name.includes("batch_norm") && name.endsWith(".weight")) v[i] = 1 + 0.4 * u[i];
-      else v[i] = u[i] * (2 * Math.sqrt(3 / shape[1]));
+      else if (name.endsWith(".weight") && (name.includes("batch_norm") || shape.length === 1)) {
+        v[i] = 1 + 0.4 * u[i];
+      } else v[i] = u[i] * (2 * Math.sqrt(3 / shape[1]));
     }
     sd.set(name, { dtype: "F32", shape: [...shape], data: v } as HostTensor);
   }

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { initEngine, tensor, tidy } from "../../engine/mod.ts";
 import { splitChannels, Srnet, structureLayers } from "../../models/srnet.ts";
-import { assertClose, checkCase, ioTensor, loadCase } from "./_parity.ts";
+import { hashStateDict } from "./_hash_weights.ts";
+import { assertClose, checkCase, ioTensor, loadCase, run } from "./_parity.ts";
 
 await initEngine();
 
@@ -77,4 +78,58 @@ Deno.test("srnet structure presets and config errors", () => {
   assert.throws(() => new Srnet({ filter_widths: [3, 1, 1] }), /first width for every block/);
   assert.throws(() => new Srnet({ group: 4 }), /group=4/);
   assert.throws(() => new Srnet({ layers: "s,s" }), /expected 6 of s, g, f/);
+});
+
+// The official code only runs at 1024 channels (quirk 1): the same cases at that width, on hash weights
+// (tests/models/_hash_weights.ts = hash_tensor() of gen_models.py; the reference there was checked to
+// give the official TemporalModel's outputs bit for bit at these configurations).
+const SRNET_1024: [string, Record<string, unknown>][] = [
+  ["srnet_1024_multiply", {}],
+  ["srnet_1024_concat", { recombine: "concat" }],
+  ["srnet_1024_t27_multiply", { filter_widths: [3, 3, 3] }],
+];
+for (const [name, config] of SRNET_1024) {
+  Deno.test(`${name} (official width, hash weights) matches PyTorch, unfolded and folded`, async () => {
+    const m = new Srnet(config);
+    const shapes = await m.stateDict();
+    await m.loadStateDict(hashStateDict([...shapes].map(([k, t]) => [k, t.shape])), { strict: false });
+    const input = await ioTensor(`${name}.input`);
+    const expected = await ioTensor(`${name}.output`);
+    assertClose(await run(m, input), expected.data, name);
+    await m.foldBatchNorm();
+    assertClose(await run(m, input), expected.data, `${name} folded`);
+    m.dispose();
+  });
+}
+
+Deno.test("srnet norm=lcn (the repository's --norm lcn): input 2D added to the output x, y", async () => {
+  await checkCase("srnet_lcn");
+  // The same weights without lcn differ from the lcn output by exactly the input in x, y and 0 in z.
+  const { stateDict } = await loadCase("srnet_lcn");
+  const base = new Srnet({ channels: 128 });
+  await base.loadStateDict(stateDict);
+  const input = await ioTensor("srnet_lcn.input");
+  const plain = await run(base, input);
+  const lcn = (await ioTensor("srnet_lcn.output")).data;
+  const shifted = plain.map((v, i) => (i % 3 === 2 ? v : v + input.data[(i - (i % 3)) / 3 * 2 + (i % 3)]));
+  assertClose(shifted, lcn, "srnet base + input = lcn");
+  base.dispose();
+  assert.throws(() => new Srnet({ norm: "lcn", filter_widths: [3, 3] }), /norm=lcn.*receptive field is 9/);
+  assert.throws(
+    () => new Srnet({ norm: "nope" } as Record<string, unknown>),
+    /norm="nope": expected one of base, proj, weak_proj, lcn/,
+  );
+});
+
+Deno.test("srnet dense is accepted and ignored (as the official TemporalModel): same keys", () => {
+  const a = new Srnet({ filter_widths: [3, 3], channels: 64 });
+  const b = new Srnet({ filter_widths: [3, 3], channels: 64, dense: true });
+  assert.deepEqual(b.stateDictKeys(), a.stateDictKeys());
+  const shape = (m: Srnet, k: string) => m.namedParameters().find(([n]) => n === k)![1].shape;
+  assert.deepEqual(
+    shape(b, "layers_conv.0.group_conv.0.weight"),
+    shape(a, "layers_conv.0.group_conv.0.weight"),
+  );
+  a.dispose();
+  b.dispose();
 });

@@ -14,6 +14,7 @@ const CASES = [
   "videopose_single",
   "srnet_fc_single",
   "srnet_fc_t27",
+  "srnet_fc_lcn",
 ];
 for (const name of CASES) {
   Deno.test(`${name} matches PyTorch (forward, state dict, folded)`, () => checkCase(name));
@@ -61,4 +62,13 @@ Deno.test("videopose input errors name the expected layout and the receptive fie
   short.dispose();
   wrong.dispose();
   m.dispose();
+});
+
+Deno.test("srnet_fc norm=lcn needs single-frame widths; videopose has no norm key", async () => {
+  const { SrnetFc } = await import("../../models/srnet_fc.ts");
+  assert.throws(
+    () => new SrnetFc({ norm: "lcn", filter_widths: [3, 3, 3] }),
+    /norm=lcn.*receptive field is 27/,
+  );
+  assert.throws(() => new VideoPose({ norm: "lcn" } as Record<string, unknown>), /unknown config key norm/);
 });
