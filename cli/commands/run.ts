@@ -31,6 +31,13 @@ Options:
   --no-fold            keep BatchNorm separate (default: folded into the layer before it; same outputs)
   -h, --help           this help
 
+Layouts of the lifting models (as the reference implementations' forward):
+  martinez, dual_channel  [B, 32] -> [B, 48]: 16 joints x (x, y) z-scored in, 16 joints x (x, y, z) out
+  videopose               [N, T, J, 2] -> [N, T - receptive_field + 1, J_out, 3]
+  srnet, srnet_fc         [N, T, 17, 2] -> [N, T', 17, 3]; flattened input channel = 2·joint + coord
+                          (SRNet regroups it into 5 groups, each with a copy of the root); norm=lcn adds
+                          the input x, y to the output (single-frame widths only)
+
 Models and their config keys (defaults):
 ${MODEL_NAMES.map((n) => `  ${n}: ${MODELS[n].summary}\n${describeConfig(MODELS[n].spec)}`).join("\n")}
 
@@ -38,6 +45,10 @@ Examples:
   posegpu run martinez --weights baseline.safetensors --input poses2d.safetensors --output poses3d.safetensors
   posegpu run srnet --weights srnet.safetensors --input x.safetensors --output y.safetensors \\
       --config filter_widths=1,1,1 channels=1024 group=5 split=others recombine=multiply
+  posegpu run srnet_fc --weights fc.safetensors --input x.safetensors --output y.safetensors \\
+      --config filter_widths=1,1,1 channels=256
+  posegpu run martinez --weights challenge.safetensors --input x.safetensors --output y.safetensors \\
+      --config num_stage=1
   posegpu run videopose --weights vp243.safetensors --input seq.safetensors --output out.safetensors \\
       --config filter_widths=3,3,3,3,3
   posegpu run pose_resnet --weights pose_resnet_50.safetensors --input crops.safetensors \\

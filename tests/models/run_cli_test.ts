@@ -121,3 +121,88 @@ Deno.test("run: clear errors for a missing tensor, a wrong shape, a bad config, 
   await assert.rejects(() => command.run(["nope"]), /unknown model "nope"/);
   await assert.rejects(() => Deno.stat(output), Deno.errors.NotFound);
 });
+
+// Every lifting model and its main variants through the CLI, twice: the config from the weights'
+// metadata, and the same config given only as --config key=value strings on weights without metadata
+// (the official constructor arguments, as a converted checkpoint would be run).
+const CLI_CASES: [string, string][] = [
+  ["martinez", "martinez_small"],
+  ["martinez", "martinez_1stage"],
+  ["dual_channel", "dual_channel"],
+  ["dual_channel", "dual_single"],
+  ["videopose", "videopose_t27"],
+  ["videopose", "videopose_causal"],
+  ["srnet", "srnet_multiply"],
+  ["srnet", "srnet_t27_multiply"],
+  ["srnet", "srnet_lcn"],
+  ["srnet", "srnet_gp"],
+  ["srnet_fc", "srnet_fc_t27"],
+  ["srnet_fc", "srnet_fc_lcn"],
+];
+
+function configPairs(config: Record<string, unknown>): string[] {
+  return Object.entries(config).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : String(v)}`);
+}
+
+for (const [model, name] of CLI_CASES) {
+  Deno.test(`run ${model} (${name}): metadata config and --config only give PyTorch's output`, async () => {
+    const weights = fixture(`models_${name}.safetensors`);
+    const file = await readSafetensors(weights);
+    const input = await inputFile(`${name}_in`, `${name}.input`);
+    const expected = (await ioTensor(`${name}.output`)).data;
+    const output = `${dir}/${name}_out.safetensors`;
+    assert.equal(
+      await quiet(() => command.run([model, "--weights", weights, "--input", input, "--output", output])),
+      0,
+    );
+    const y = (await readSafetensors(output)).tensors.get("output")!;
+    assert.deepEqual(y.shape, (await ioTensor(`${name}.output`)).shape);
+    assertClose(y.data as Float32Array, expected, `run ${model} ${name}`);
+
+    const bare = `${dir}/${name}_bare.safetensors`;
+    const sd: Record<string, { shape: number[]; data: Float32Array | Int32Array; dtype?: "I64" }> = {};
+    for (const [k, t] of file.tensors) {
+      sd[k] = { shape: t.shape, data: t.data, ...(t.dtype === "I64" ? { dtype: "I64" as const } : {}) };
+    }
+    await writeSafetensors(bare, sd);
+    const pairs = configPairs(JSON.parse(file.metadata.config));
+    const args = [model, "--weights", bare, "--input", input, "--output", output];
+    assert.equal(await quiet(() => command.run([...args, "--config", ...pairs])), 0);
+    const z = (await readSafetensors(output)).tensors.get("output")!;
+    assertClose(z.data as Float32Array, expected, `run ${model} ${name} --config ${pairs.join(" ")}`);
+  });
+}
+
+Deno.test("run --help documents every lifting model's layout and config keys", async () => {
+  const { MODELS } = await import("../../models/registry.ts");
+  const help = command.help;
+  for (
+    const [model, layout] of [
+      ["martinez", "[B,32] -> [B,48]"],
+      ["dual_channel", "[B,32] -> [B,48]"],
+      ["videopose", "[N,T,J,2] -> [N,T',J,3]"],
+      ["srnet", "[N,T,17,2] -> [N,T',17,3]"],
+      ["srnet_fc", "[N,T,17,2] -> [N,T',17,3]"],
+    ]
+  ) {
+    assert.ok(help.includes(`  ${model}: `) && MODELS[model].summary.includes(layout), `${model} layout`);
+    for (const key of Object.keys(MODELS[model].spec)) {
+      assert.match(help, new RegExp(`\\n    ${key}=`), `${model} key ${key}`);
+    }
+  }
+  for (const key of ["linear_size", "num_stage", "p_dropout"]) assert.ok(MODELS.martinez.spec[key], key);
+  for (
+    const key of [
+      "num_joints_in",
+      "in_features",
+      "num_joints_out",
+      "filter_widths",
+      "causal",
+      "dropout",
+      "channels",
+    ]
+  ) {
+    assert.ok(MODELS.videopose.spec[key] && MODELS.srnet.spec[key] && MODELS.srnet_fc.spec[key], key);
+  }
+  assert.match(help, /channel = 2·joint \+ coord/);
+});
