@@ -92,7 +92,10 @@ async function createDevice(): Promise<GPUDevice> {
     if (typeof v === "number") requiredLimits[name] = v;
   }
   const requiredFeatures: GPUFeatureName[] = [];
-  if (adapter.features.has("shader-f16")) requiredFeatures.push("shader-f16");
+  // POSEGPU_NO_F16=1 leaves `shader-f16` off (f16 tensors then fall back to f32 storage; for tests).
+  if (adapter.features.has("shader-f16") && envVar("POSEGPU_NO_F16") !== "1") {
+    requiredFeatures.push("shader-f16");
+  }
   if (adapter.features.has("timestamp-query")) requiredFeatures.push("timestamp-query");
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   device.lost.then((info) => {

@@ -14,7 +14,24 @@
 export * from "./errors.ts";
 export { type AdapterSummary, adapterSummary, getDevice } from "./device.ts";
 export { Backend, backend, type EngineStats, initEngine } from "./backend.ts";
-export { empty, full, keep, numel, readAll, stridesOf, Tensor, tensor, tidy, zeros } from "./tensor.ts";
+export {
+  bytesOf,
+  empty,
+  f16Supported,
+  full,
+  keep,
+  numel,
+  readAll,
+  storageDType,
+  stridesOf,
+  Tensor,
+  tensor,
+  tensorFromF16Bits,
+  tidy,
+  zeros,
+} from "./tensor.ts";
+export { cast } from "./kernels/cast.ts";
+export { f16Bytes, f16ToF32Array, f32ToF16Array, roundToF16 } from "./f16.ts";
 export type { DType } from "./tensor.ts";
 export { binary, type BinaryOp, broadcastShapes, fill, unary, type UnaryOp } from "./kernels/elementwise.ts";
 export { type Activation, matmul, type MatmulOptions, type MatmulTile } from "./kernels/matmul.ts";
@@ -22,6 +39,7 @@ export { logSoftmax, mean, reduce, type ReduceOp, softmax, sum } from "./kernels
 export { batchNorm, batchNormFold, type BatchNormHost, batchStats } from "./kernels/batch_norm.ts";
 export { concat, gather, pad, permute, slice, stridedCopy, transpose } from "./kernels/shape.ts";
 export * from "./safetensors.ts";
+export { type FloatStorage, loadSafetensorsTensors, type LoadTensorsOptions } from "./safetensors_gpu.ts";
 export { writeFileAtomic } from "./fs.ts";
 export * as ops from "./ops.ts";
 export {

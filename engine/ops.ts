@@ -65,7 +65,8 @@ import { normAxis } from "./kernels/common.ts";
 import { noGrad, record } from "./autograd.ts";
 import { InputError } from "./errors.ts";
 import { nextSeed } from "./random.ts";
-import { stridesOf, type Tensor } from "./tensor.ts";
+import { type DType, stridesOf, type Tensor } from "./tensor.ts";
+import { cast as castKernel } from "./kernels/cast.ts";
 
 const same = (a: readonly number[], b: readonly number[]): boolean => a.join() === b.join();
 
@@ -577,6 +578,19 @@ export function logSoftmax(x: Tensor, options: { axis?: number } = {}): Tensor {
 /** A copy of `x` that is not part of any tape (a constant for later ops). */
 export function detach(x: Tensor): Tensor {
   return noGrad(() => x.reshape(x.shape));
+}
+
+/**
+ * `x` converted to `dtype` on the GPU (f32 ↔ f16, f32 ↔ i32; see `DType` for the f16 fallback). The
+ * gradient flows back to a float input, cast to its dtype.
+ */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  const y = castKernel(x, dtype);
+  record(y, [x], {
+    backward: (g) => [x.dtype === "i32" ? null : castKernel(g, x.dtype)],
+    label: "cast",
+  });
+  return y;
 }
 
 // ---------------------------------------------------------------------------------------------------

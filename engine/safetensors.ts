@@ -574,6 +574,44 @@ function decodeWithDataView(
   return { dtype: entry.dtype, shape: entry.shape.slice(), data };
 }
 
+/**
+ * Decodes one tensor of a file held in memory whose header `parseSafetensorsHeader` validated (as
+ * `parseSafetensors` does for every tensor). `options.name` names the file in errors.
+ */
+export function decodeSafetensorsTensor(
+  bytes: Uint8Array,
+  header: SafetensorsHeader,
+  tensor: string,
+  options: { name?: string } = {},
+): HostTensor {
+  const file = options.name ?? DEFAULT_NAME;
+  const entry = header.entries.get(tensor);
+  if (!entry) throw new SafetensorsError(file, "no such tensor", { tensor });
+  return decodeTensor(file, tensor, entry, bytes, header.dataOffset + entry.begin);
+}
+
+/**
+ * The raw binary16 bits of an F16 tensor (no conversion; byte-swapped on big-endian hosts), for
+ * uploading straight to an f16 GPU tensor. Other dtypes are a `SafetensorsError`.
+ */
+export function safetensorsF16Bits(
+  bytes: Uint8Array,
+  header: SafetensorsHeader,
+  tensor: string,
+  options: { name?: string } = {},
+): Uint16Array {
+  const file = options.name ?? DEFAULT_NAME;
+  const entry = header.entries.get(tensor);
+  if (!entry) throw new SafetensorsError(file, "no such tensor", { tensor });
+  if (entry.dtype !== "F16") {
+    throw new SafetensorsError(file, `dtype is ${entry.dtype}, not F16`, { tensor });
+  }
+  const begin = header.dataOffset + entry.begin, end = header.dataOffset + entry.end;
+  if (LITTLE_ENDIAN_HOST) return new Uint16Array(alignedCopy(bytes, begin, end));
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + begin, end - begin);
+  return Uint16Array.from({ length: (end - begin) / 2 }, (_, i) => dv.getUint16(2 * i, true));
+}
+
 /** Parses, validates and decodes a whole safetensors file held in memory. */
 export function parseSafetensors(bytes: Uint8Array, options: { name?: string } = {}): SafetensorsFile {
   const file = options.name ?? DEFAULT_NAME;

@@ -6,9 +6,38 @@
 
 import { backend, type GpuBuffer } from "./backend.ts";
 import { InputError } from "./errors.ts";
+import { f16Bytes, f16ToF32Array, f32ToF16Array } from "./f16.ts";
 
-/** Element types. `f32` is the compute type; `i32` holds indices (argmax, gather). */
-export type DType = "f32" | "i32";
+/**
+ * Element types. `f32` is the compute type; `i32` holds indices (argmax, gather); `f16` is a storage type
+ * (packed halves, 2 bytes each, the buffer rounded up to 4 bytes) for weights, read by `cast`, `matmul`
+ * (either operand, accumulating in f32) and the data-movement ops (`reshape`, `permute`, `slice`,
+ * `concat`). Other ops need f32: `cast(t, "f32")` first. On an adapter without `shader-f16` (or with
+ * `POSEGPU_NO_F16=1`) an f16 request gives an f32 tensor with the same values (see `f16Supported`).
+ */
+export type DType = "f32" | "i32" | "f16";
+
+/** Whether f16 tensors are stored as f16 on this device (`shader-f16` granted); else they fall back to f32. */
+export function f16Supported(): boolean {
+  return backend().device.features.has("shader-f16");
+}
+
+/** The dtype a request for `dtype` gets on this device: `f16` falls back to `f32` without `shader-f16`. */
+export function storageDType(dtype: DType): DType {
+  return dtype === "f16" && !f16Supported() ? "f32" : dtype;
+}
+
+/** Bytes of GPU storage `n` elements of `dtype` occupy (f16: packed halves, rounded up to 4 bytes). */
+export function bytesOf(n: number, dtype: DType): number {
+  return dtype === "f16" ? f16Bytes(n) : n * 4;
+}
+
+/** Host values of a readback of `n` elements of `dtype` as float32. */
+function hostFloat(ab: ArrayBuffer, n: number, dtype: DType): Float32Array {
+  if (dtype === "f32") return new Float32Array(ab);
+  if (dtype === "f16") return f16ToF32Array(new Uint16Array(ab, 0, n));
+  return Float32Array.from(new Int32Array(ab));
+}
 
 /** Number of elements of a shape. */
 export function numel(shape: readonly number[]): number {
@@ -76,6 +105,11 @@ export class Tensor {
     return this.#buf === null;
   }
 
+  /** Bytes of GPU storage the values occupy (`bytesOf(size, dtype)`). */
+  get byteLength(): number {
+    return bytesOf(this.size, this.dtype);
+  }
+
   /** Rank (number of dimensions). */
   get rank(): number {
     return this.shape.length;
@@ -107,16 +141,23 @@ export class Tensor {
     }
   }
 
-  /** Reads the values back as float32 (one submit, one wait). */
+  /** Reads the values back as float32 (one submit, one wait; f16 values are expanded exactly). */
   async read(): Promise<Float32Array> {
-    const [ab] = await backend().readMany([{ buf: this.buf, bytes: this.size * 4 }]);
-    return this.dtype === "f32" ? new Float32Array(ab) : Float32Array.from(new Int32Array(ab));
+    const [ab] = await backend().readMany([{ buf: this.buf, bytes: this.byteLength }]);
+    return hostFloat(ab, this.size, this.dtype);
   }
 
   /** Reads the values back as int32 (for `i32` tensors such as argmax). */
   async readInt(): Promise<Int32Array> {
-    const [ab] = await backend().readMany([{ buf: this.buf, bytes: this.size * 4 }]);
-    return this.dtype === "i32" ? new Int32Array(ab) : Int32Array.from(new Float32Array(ab));
+    const [ab] = await backend().readMany([{ buf: this.buf, bytes: this.byteLength }]);
+    return this.dtype === "i32" ? new Int32Array(ab) : Int32Array.from(hostFloat(ab, this.size, this.dtype));
+  }
+
+  /** Reads the raw binary16 bits of an `f16` tensor (one submit, one wait). */
+  async readF16Bits(): Promise<Uint16Array> {
+    if (this.dtype !== "f16") throw new InputError(`readF16Bits needs an f16 tensor, got ${this.dtype}`);
+    const [ab] = await backend().readMany([{ buf: this.buf, bytes: this.byteLength }]);
+    return new Uint16Array(ab, 0, this.size);
   }
 
   /** A view with another shape of the same size, sharing nothing: a copy on the GPU queue (cheap). */
@@ -128,24 +169,59 @@ export class Tensor {
       throw new InputError(`cannot reshape [${this.shape.join(", ")}] to [${shape.join(", ")}]`);
     }
     const out = empty(s, this.dtype);
-    if (this.size > 0) backend().copy(this.buf, out.buf, { bytes: this.size * 4 });
+    if (this.size > 0) backend().copy(this.buf, out.buf, { bytes: this.byteLength });
     return out;
   }
 }
 
-/** Creates an uninitialised tensor. */
+/** Creates an uninitialised tensor (`f16` falls back to `f32` without `shader-f16`, see `DType`). */
 export function empty(shape: readonly number[], dtype: DType = "f32"): Tensor {
   checkShape(shape);
-  return new Tensor(backend().alloc(numel(shape) * 4), shape, dtype);
+  const d = storageDType(dtype);
+  return new Tensor(backend().alloc(bytesOf(numel(shape), d)), shape, d);
 }
 
-/** Creates a tensor from host data (copied to the GPU). */
+/**
+ * An `f16` tensor from raw binary16 bits (no f32 round trip), e.g. an F16 safetensors tensor. Without
+ * `shader-f16` the bits are expanded to an f32 tensor of the same values.
+ */
+export function tensorFromF16Bits(bits: Uint16Array, shape?: readonly number[]): Tensor {
+  const s = shape ?? [bits.length];
+  checkShape(s);
+  if (numel(s) !== bits.length) {
+    throw new InputError(`f16 data has ${bits.length} values but shape [${s.join(", ")}] needs ${numel(s)}`);
+  }
+  if (!f16Supported()) return tensor(f16ToF32Array(bits), s);
+  // Buffers are written in whole 4-byte words: an odd count is padded with one +0 half.
+  const host = bits.length % 2 === 0
+    ? bits
+    : Uint16Array.from({ length: bits.length + 1 }, (_, i) => bits[i] ?? 0);
+  return new Tensor(backend().upload(host, { bytes: f16Bytes(bits.length) }), s, "f16");
+}
+
+/**
+ * Creates a tensor from host data (copied to the GPU). `dtype: "f16"` converts on the host (round to
+ * nearest even, as numpy's `astype(float16)`) and stores packed halves; it falls back to `f32` storage
+ * of the unrounded values on adapters without `shader-f16` (see `DType`).
+ */
 export function tensor(
   data: Float32Array | Int32Array | number[],
   shape?: readonly number[],
   options: { dtype?: DType } = {},
 ): Tensor {
-  const dtype = options.dtype ?? (data instanceof Int32Array ? "i32" : "f32");
+  const dtype = storageDType(options.dtype ?? (data instanceof Int32Array ? "i32" : "f32"));
+  if (dtype === "f16") {
+    const n = data.length;
+    const s = shape ?? [n];
+    checkShape(s);
+    if (numel(s) !== n) {
+      throw new InputError(`tensor data has ${n} values but shape [${s.join(", ")}] needs ${numel(s)}`);
+    }
+    const bits = f32ToF16Array(data instanceof Float32Array ? data : Float32Array.from(data), {
+      length: n + (n % 2),
+    });
+    return new Tensor(backend().upload(bits, { bytes: f16Bytes(n) }), s, "f16");
+  }
   const arr = data instanceof Float32Array || data instanceof Int32Array
     ? data
     : dtype === "i32"
@@ -225,8 +301,6 @@ function collect(v: unknown, into: Set<Tensor>, depth = 0): void {
 
 /** Reads several tensors back with a single submit and wait. */
 export async function readAll(tensors: Tensor[]): Promise<Float32Array[]> {
-  const abs = await backend().readMany(tensors.map((t) => ({ buf: t.buf, bytes: t.size * 4 })));
-  return abs.map((ab, i) =>
-    tensors[i].dtype === "f32" ? new Float32Array(ab) : Float32Array.from(new Int32Array(ab))
-  );
+  const abs = await backend().readMany(tensors.map((t) => ({ buf: t.buf, bytes: t.byteLength })));
+  return abs.map((ab, i) => hostFloat(ab, tensors[i].size, tensors[i].dtype));
 }

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { type Activation, InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { type Activation, cast, InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
 import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
 import { type FoldableLayer, Module } from "./module.ts";
 
@@ -17,6 +17,27 @@ export interface FusedEpilogue {
   residual?: Tensor;
 }
 
+/** Storage dtypes of an inference weight (`Linear.weightDtype`, `setWeightDtype`). */
+export type WeightDtype = "f32" | "f16";
+
+/**
+ * Sets the inference weight dtype of every `Linear` in `module` and returns how many there are: with "f16"
+ * the eval-mode matmuls read f16 weights (half the weight bytes; accumulation, activations and biases stay
+ * f32; folded BatchNorms are folded in f32, then rounded). Training (`train()`) always uses the f32
+ * parameters. Other layers (convolutions) keep f32 weights. On an adapter without `shader-f16` the f16
+ * weights fall back to f32 storage (see `DType`), so the outputs are the f32 ones.
+ */
+export function setWeightDtype(module: Module, dtype: WeightDtype): number {
+  let n = 0;
+  for (const m of module.modules()) {
+    if (m instanceof Linear) {
+      m.weightDtype = dtype;
+      n++;
+    }
+  }
+  return n;
+}
+
 /** Fully connected layer on `[rows, in]` (or any `[..., in]`, flattened to rows). */
 export class Linear extends Module implements FoldableLayer {
   /** Input features. */
@@ -28,6 +49,7 @@ export class Linear extends Module implements FoldableLayer {
   /** Bias `[out]`, or null. */
   readonly bias: Tensor | null;
   #folded: { weight: Tensor; bias: Tensor } | null = null;
+  #weightDtype: WeightDtype = "f32";
 
   /** Creates a layer with PyTorch's default initialisation. */
   constructor(inFeatures: number, outFeatures: number, options: { bias?: boolean; rng?: Rng } = {}) {
@@ -50,8 +72,37 @@ export class Linear extends Module implements FoldableLayer {
     return this.#folded !== null && !this.training;
   }
 
-  /** The weight in `[in, out]` layout, which the matmul kernels read fastest (cached in eval mode). */
+  /**
+   * Storage dtype of the eval-mode weight the matmul reads (see `setWeightDtype`). The parameter itself,
+   * the bias and training stay f32.
+   */
+  get weightDtype(): WeightDtype {
+    return this.#weightDtype;
+  }
+
+  set weightDtype(dtype: WeightDtype) {
+    if (dtype !== "f32" && dtype !== "f16") {
+      throw new InputError(`Linear: weight dtype must be "f32" or "f16", got ${JSON.stringify(dtype)}`);
+    }
+    if (dtype === this.#weightDtype) return;
+    this.#weightDtype = dtype;
+    for (const key of ["wt", "folded_wt", "wt16", "folded_wt16"]) this.dropCached(key);
+  }
+
+  /**
+   * The weight in `[in, out]` layout, which the matmul kernels read fastest (cached in eval mode); in eval
+   * mode with `weightDtype` "f16" an f16 copy (rounded to nearest even; matmul accumulates in f32).
+   */
   weightInOut(): Tensor {
+    const src = (): Tensor => this.folded ? this.#folded!.weight : this.weight;
+    if (this.#weightDtype === "f16" && !this.training) {
+      return this.cached(this.folded ? "folded_wt16" : "wt16", () => {
+        const t = ops.permute(src(), [1, 0]);
+        const h = cast(t, "f16");
+        t.dispose();
+        return h;
+      });
+    }
     if (this.folded) return this.cached("folded_wt", () => ops.permute(this.#folded!.weight, [1, 0]));
     return this.cached("wt", () => ops.permute(this.weight, [1, 0]));
   }

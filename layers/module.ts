@@ -290,6 +290,15 @@ export abstract class Module {
     return t;
   }
 
+  /** Drops one cached derived tensor (see `cached`), e.g. when the form it is cached in changes. */
+  protected dropCached(key: string): void {
+    const t = this.#cache.get(key);
+    if (t) {
+      t.dispose();
+      this.#cache.delete(key);
+    }
+  }
+
   #clearCache(): void {
     for (const t of this.#cache.values()) t.dispose();
     this.#cache.clear();

@@ -12,7 +12,7 @@
 import { backend, type GpuBuffer } from "../backend.ts";
 import { planRows, range } from "../chunking.ts";
 import { adapterSummary } from "../device.ts";
-import { InputError } from "../errors.ts";
+import { EnvironmentError, InputError } from "../errors.ts";
 import { numel, type Tensor } from "../tensor.ts";
 import { compile, output, uniformDecl, Uniforms } from "./common.ts";
 
@@ -62,14 +62,33 @@ interface Variant {
   dotB: boolean;
   /** Aᵀ read as vec4 runs along M. */
   vecAT: boolean;
+  /** A stored as f16 (converted to f32 on load; accumulation stays f32). Default false. */
+  aF16?: boolean;
+  /** B stored as f16, e.g. f16 weights (converted on load; accumulation stays f32). Default false. */
+  bF16?: boolean;
+}
+
+/** WGSL loading `idx` of an operand: as stored for f32, widened to f32 (`vec`: vec4) for f16. */
+function load(name: string, idx: string, f16: boolean | undefined, vec: boolean): string {
+  return f16 ? `${vec ? "vec4<f32>" : "f32"}(${name}[${idx}])` : `${name}[${idx}]`;
+}
+
+/** The element type of an operand's storage array. */
+function elemType(f16: boolean | undefined, vec: boolean): string {
+  const t = f16 ? "f16" : "f32";
+  return vec ? `vec4<${t}>` : t;
 }
 
 function regKernel(v: Variant): string {
   const { tm, tn, wgx, wgy } = v.tile;
   const tn4 = tn / 4;
   const c4 = v.vecC ? "4" : "", f4 = v.vecC ? "vec4<f32>" : "f32";
-  let s = `@group(0) @binding(0) var<storage, read> A: array<${v.vecA || v.vecAT ? "vec4<f32>" : "f32"}>;
-@group(0) @binding(1) var<storage, read> B: array<${v.vecB || v.dotB ? "vec4<f32>" : "f32"}>;
+  const ldA = (idx: string, vec: boolean) => load("A", idx, v.aF16, vec);
+  const ldB = (idx: string, vec: boolean) => load("B", idx, v.bF16, vec);
+  let s = `${v.aF16 || v.bF16 ? "enable f16;\n" : ""}@group(0) @binding(0) var<storage, read> A: array<${
+    elemType(v.aF16, v.vecA || v.vecAT)
+  }>;
+@group(0) @binding(1) var<storage, read> B: array<${elemType(v.bF16, v.vecB || v.dotB)}>;
 @group(0) @binding(2) var<storage, read> Bias${c4}: array<${f4}>;
 @group(0) @binding(3) var<storage, read> R${c4}: array<${f4}>;
 @group(0) @binding(4) var<storage, read_write> C${c4}: array<${f4}>;
@@ -89,19 +108,19 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   }
   for (let r = 0; r < tm; r++) for (let j = 0; j < tn4; j++) s += `  var acc${r}_${j} = vec4<f32>(0.0);\n`;
   const bRow = (k: string, j: number): string => {
-    if (v.vecB) return `B[(bOff + ${k} * N) / 4u + cb${j}]`;
-    const e = (c: number) => v.transB ? `B[bOff + c${c} * K + ${k}]` : `B[bOff + ${k} * N + c${c}]`;
+    if (v.vecB) return ldB(`(bOff + ${k} * N) / 4u + cb${j}`, true);
+    const e = (c: number) => ldB(v.transB ? `bOff + c${c} * K + ${k}` : `bOff + ${k} * N + c${c}`, false);
     return `vec4<f32>(${e(4 * j)}, ${e(4 * j + 1)}, ${e(4 * j + 2)}, ${e(4 * j + 3)})`;
   };
   if (v.vecA) {
     s += `  let K4 = K / 4u; let aRow = (aOff + row0 * K) / 4u;\n  for (var k4 = 0u; k4 < K4; k4++) {\n`;
     // Row r of the block starts r·K/4 vec4s after row0; rows past M read clamped (robust access) values
     // whose results are never stored, which saves TM registers of clamped row indices.
-    for (let r = 0; r < tm; r++) s += `    let a${r} = A[aRow + ${r}u * K4 + k4];\n`;
+    for (let r = 0; r < tm; r++) s += `    let a${r} = ${ldA(`aRow + ${r}u * K4 + k4`, true)};\n`;
     const comp = ["x", "y", "z", "w"];
     if (v.dotB) {
       // Bᵀ stored [N, K]: each column is a vec4 run along K, so A·Bᵀ becomes dot products of vec4s.
-      for (let c = 0; c < tn; c++) s += `    let bt${c} = B[(bOff + c${c} * K) / 4u + k4];\n`;
+      for (let c = 0; c < tn; c++) s += `    let bt${c} = ${ldB(`(bOff + c${c} * K) / 4u + k4`, true)};\n`;
       for (let r = 0; r < tm; r++) {
         for (let j = 0; j < tn4; j++) {
           const d = [0, 1, 2, 3].map((q) => `dot(a${r}, bt${4 * j + q})`).join(", ");
@@ -123,12 +142,12 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     if (v.vecAT) {
       // Aᵀ stored [K, M]: four consecutive rows of C read one vec4 of A.
       for (let q = 0; q < tm / 4; q++) {
-        s += `    let aq${q} = A[(aOff + k * M) / 4u + min(row0 / 4u + ${q}u, M / 4u - 1u)];\n`;
+        s += `    let aq${q} = ${ldA(`(aOff + k * M) / 4u + min(row0 / 4u + ${q}u, M / 4u - 1u)`, true)};\n`;
       }
       for (let r = 0; r < tm; r++) s += `    let a${r} = aq${Math.floor(r / 4)}[${r % 4}];\n`;
     } else {
       for (let r = 0; r < tm; r++) {
-        s += `    let a${r} = ${v.transA ? `A[aOff + k * M + r${r}]` : `A[aOff + r${r} * K + k]`};\n`;
+        s += `    let a${r} = ${ldA(v.transA ? `aOff + k * M + r${r}` : `aOff + r${r} * K + k`, false)};\n`;
       }
     }
     for (let j = 0; j < tn4; j++) s += `    let b${j} = ${bRow("k", j)};\n`;
@@ -195,8 +214,10 @@ function sharedKernel(v: Variant): string {
   const tn4 = tn / 4;
   const aIdx = v.transA ? "aOff + kk * M + rr" : "aOff + rr * K + kk";
   const bIdx = v.transB ? "bOff + cc * K + kk" : "bOff + kk * N + cc";
-  let s = `@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
+  let s = `${v.aF16 || v.bF16 ? "enable f16;\n" : ""}@group(0) @binding(0) var<storage, read> A: array<${
+    elemType(v.aF16, false)
+  }>;
+@group(0) @binding(1) var<storage, read> B: array<${elemType(v.bF16, false)}>;
 @group(0) @binding(2) var<storage, read> Bias: array<f32>;
 @group(0) @binding(3) var<storage, read> R: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
@@ -214,11 +235,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l: v
   s += `  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
     for (var i = li; i < ${BM * BK}u; i += ${threads}u) {
       let rr = tileRow + i / ${BK}u; let kk = k0 + i % ${BK}u;
-      As[i] = select(0.0, A[min(${aIdx}, arrayLength(&A) - 1u)], rr < M && kk < K);
+      As[i] = select(0.0, ${
+    load("A", `min(${aIdx}, arrayLength(&A) - 1u)`, v.aF16, false)
+  }, rr < M && kk < K);
     }
     for (var i = li; i < ${BK * BN}u; i += ${threads}u) {
       let kk = k0 + i / ${BN}u; let cc = tileCol + i % ${BN}u;
-      Bs[i] = select(0.0, B[min(${bIdx}, arrayLength(&B) - 1u)], cc < N && kk < K);
+      Bs[i] = select(0.0, ${
+    load("B", `min(${bIdx}, arrayLength(&B) - 1u)`, v.bF16, false)
+  }, cc < N && kk < K);
     }
     workgroupBarrier();
     for (var k = 0u; k < ${BK}u; k++) {
@@ -301,6 +326,16 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     );
   }
   const K = Ka;
+  // A and B may be f16 (weights): widened on load, accumulated in f32. Bias, residual and C are f32.
+  for (
+    const [what, t] of [["A", a], ["B", b], ["bias", options.bias], ["residual", options.residual]] as const
+  ) {
+    const ok = what === "A" || what === "B" ? ["f32", "f16"] : ["f32"];
+    if (t && !ok.includes(t.dtype)) {
+      throw new InputError(`matmul: ${what} must be ${ok.join(" or ")}, got ${t.dtype}`);
+    }
+  }
+  const aF16 = a.dtype === "f16", bF16 = b.dtype === "f16";
   const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
   const nA = numel(batchA), nB = numel(batchB);
   let batchShape: readonly number[];
@@ -335,13 +370,15 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     vecC: tile.kind === "reg" && N % 4 === 0,
     dotB: tile.kind === "reg" && transB && !transA && K % 4 === 0 && strideA % 4 === 0,
     vecAT: tile.kind === "reg" && transA && M % 4 === 0 && tile.tm % 4 === 0 && strideA % 4 === 0,
+    aF16,
+    bF16,
   };
   const kernel = compile(
     matmulSource(variant),
     5,
     `matmul:${tile.kind}${tile.tm}x${tile.tn}:${flags}${variant.vecA ? "vA" : ""}${variant.vecB ? "vB" : ""}${
       variant.vecC ? "vC" : ""
-    }${variant.dotB ? "dB" : ""}${variant.vecAT ? "vAT" : ""}`,
+    }${variant.dotB ? "dB" : ""}${variant.vecAT ? "vAT" : ""}${aF16 ? ":hA" : ""}${bF16 ? ":hB" : ""}`,
   );
   const act = options.activation ?? "none";
   const slope = act === "relu" ? 0 : act === "leaky_relu" ? options.alpha ?? 0.01 : 1;
@@ -357,10 +394,15 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     const maxRows = backend().device.limits.maxComputeWorkgroupsPerDimension * rows;
     const res = options.residual;
     const plan = planRows(batch * M, [K * 4, N * 4], {
-      wholeBytes: [b.size * 4, (options.bias?.size ?? 0) * 4],
+      wholeBytes: [b.byteLength, (options.bias?.size ?? 0) * 4],
       maxRows,
       what: "matmul",
     });
+    if (plan && aF16) {
+      throw new EnvironmentError(
+        `matmul: an f16 A of ${a.byteLength} bytes exceeds one storage binding; cast it to f32 or split the batch`,
+      );
+    }
     if (plan) {
       for (const { start, count } of plan) {
         const bind = (buf: GpuBuffer, rowBytes: number) => range(buf, start * rowBytes, count * rowBytes);

@@ -42,14 +42,13 @@ export function stridedCopy(
       3 + 2 * nd + d
     }u); }\n`;
   }
-  const code = `${
-    storageDecl([{ name: "S", type: src.dtype === "i32" ? "i32" : "f32" }], [{
-      name: "D",
-      type: dst.dtype === "i32" ? "i32" : "f32",
-    }])
-  }${uniformDecl(2, 3 + 3 * nd)}
+  // f16 views are arrays of halves (one element per invocation; WGSL makes each half its own location).
+  const enable = src.dtype === "f16" || dst.dtype === "f16" ? "enable f16;\n" : "";
+  const code = `${enable}${storageDecl([{ name: "S", type: src.dtype }], [{ name: "D", type: dst.dtype }])}${
+    uniformDecl(2, 3 + 3 * nd)
+  }
 ${flatMain()}  if (gi >= P(0u)) { return; }
-${idx}  D[id] = ${src.dtype === dst.dtype ? "S[is]" : dst.dtype === "i32" ? "i32(S[is])" : "f32(S[is])"};
+${idx}  D[id] = ${src.dtype === dst.dtype ? "S[is]" : `${dst.dtype}(S[is])`};
 }`;
   const u = new Uniforms().int(
     n,
@@ -169,7 +168,7 @@ export function gather(x: Tensor, indices: Tensor, options: { axis?: number } = 
   shape[axis] = k;
   const out = output(shape, x.dtype);
   // Out-of-range indices read 0 rather than another row: a wrong index must not silently alias data.
-  const code = `${
+  const code = `${x.dtype === "f16" ? "enable f16;\n" : ""}${
     storageDecl([{ name: "X", type: x.dtype }, { name: "I", type: "i32" }], [{ name: "Y", type: x.dtype }])
   }${uniformDecl(3, 4)}
 ${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);

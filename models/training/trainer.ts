@@ -93,6 +93,8 @@ export interface TrainOptions {
   valSet?: PoseSet;
   /** Where progress lines go (default stderr). */
   log?: (line: string) => void;
+  /** Called after each epoch's (or periodic) checkpoint is written, with its record (leak tests, UIs). */
+  onEpoch?: (record: EpochRecord) => void | Promise<void>;
 }
 
 /** One finished epoch (or the partial one a `maxSteps` stop ends in). */
@@ -455,81 +457,86 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     windowSteps = 0;
   };
 
-  model.train();
-  while (step < totalSteps) {
-    const epoch = Math.floor(step / stepsPerEpoch);
-    const within = step % stepsPerEpoch;
-    if (permEpoch !== epoch) {
-      // The shuffle of each epoch depends on (seed, epoch) only, so a resumed run sees the same order.
-      perm = new Rng(seed * 100_003 + epoch + 1).permutation(trainSet.count);
-      permEpoch = epoch;
+  try {
+    model.train();
+    while (step < totalSteps) {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const within = step % stepsPerEpoch;
+      if (permEpoch !== epoch) {
+        // The shuffle of each epoch depends on (seed, epoch) only, so a resumed run sees the same order.
+        perm = new Rng(seed * 100_003 + epoch + 1).permutation(trainSet.count);
+        permEpoch = epoch;
+      }
+      task.fill(train, perm!.subarray(within * batch, within * batch + batch), xs, ys);
+      const x = tensor(xs, task.inputShape(batch)), y = tensor(ys, task.targetShape(batch));
+      manualSeed(stepSeed(seed, step));
+      opt.lr = schedule(step);
+      const loss = trainStep(opt, () => task.loss(model, x, y));
+      if (maxNorm) (model as Martinez).applyMaxNorm();
+      lossLog.push(loss);
+      for (const t of [loss, x, y]) t.dispose();
+      step++;
+      windowSteps++;
+      epochSteps++;
+      if (step % submitEvery === 0) backend().flush();
+      if (lossLog.full) await drain();
+      const epochDone = step % stepsPerEpoch === 0;
+      const periodic = options.checkpointEvery !== undefined && step % options.checkpointEvery === 0;
+      if (epochDone || step === totalSteps || periodic) {
+        await drain();
+        await backend().sync();
+        const completed = Math.floor(step / stepsPerEpoch);
+        const tv = performance.now();
+        const valMpjpe = val
+          ? await validate(options.model, model, {
+            task,
+            set: val,
+            norm,
+            stride: options.valStride ?? 1,
+            batch: 1024,
+          })
+          : null;
+        model.train();
+        lastVal = valMpjpe ?? lastVal;
+        const record: EpochRecord = {
+          epoch: completed,
+          step,
+          trainLoss: epochLossN ? epochLossSum / epochLossN : NaN,
+          valMpjpe,
+          seconds: epochSeconds,
+          posesPerSecond: epochSeconds > 0 ? (epochSteps * batch) / epochSeconds : 0,
+        };
+        history.push(record);
+        await checkpoint(completed, valMpjpe);
+        log(
+          `${epochDone ? "epoch" : step === totalSteps ? "stopped in epoch" : "checkpoint in epoch"} ${
+            epochDone ? completed : completed + 1
+          } ` +
+            `(step ${step}): train loss ${record.trainLoss.toFixed(5)}` +
+            `${valMpjpe !== null ? `, validation MPJPE ${valMpjpe.toFixed(2)} mm` : ""} ` +
+            `(${duration(record.seconds)} training at ${record.posesPerSecond.toFixed(0)} poses/s, ` +
+            `validation ${duration((performance.now() - tv) / 1000)}); checkpoint ${options.out}`,
+        );
+        epochLossSum =
+          epochLossN =
+          epochSeconds =
+          epochSteps =
+            0;
+        await options.onEpoch?.(record);
+        windowStart = performance.now();
+        windowSteps = 0;
+      }
     }
-    task.fill(train, perm!.subarray(within * batch, within * batch + batch), xs, ys);
-    const x = tensor(xs, task.inputShape(batch)), y = tensor(ys, task.targetShape(batch));
-    manualSeed(stepSeed(seed, step));
-    opt.lr = schedule(step);
-    const loss = trainStep(opt, () => task.loss(model, x, y));
-    if (maxNorm) (model as Martinez).applyMaxNorm();
-    lossLog.push(loss);
-    for (const t of [loss, x, y]) t.dispose();
-    step++;
-    windowSteps++;
-    epochSteps++;
-    if (step % submitEvery === 0) backend().flush();
-    if (lossLog.full) await drain();
-    const epochDone = step % stepsPerEpoch === 0;
-    const periodic = options.checkpointEvery !== undefined && step % options.checkpointEvery === 0;
-    if (epochDone || step === totalSteps || periodic) {
-      await drain();
-      await backend().sync();
-      const completed = Math.floor(step / stepsPerEpoch);
-      const tv = performance.now();
-      const valMpjpe = val
-        ? await validate(options.model, model, {
-          task,
-          set: val,
-          norm,
-          stride: options.valStride ?? 1,
-          batch: 1024,
-        })
-        : null;
-      model.train();
-      lastVal = valMpjpe ?? lastVal;
-      const record: EpochRecord = {
-        epoch: completed,
-        step,
-        trainLoss: epochLossN ? epochLossSum / epochLossN : NaN,
-        valMpjpe,
-        seconds: epochSeconds,
-        posesPerSecond: epochSeconds > 0 ? (epochSteps * batch) / epochSeconds : 0,
-      };
-      history.push(record);
-      await checkpoint(completed, valMpjpe);
-      log(
-        `${epochDone ? "epoch" : step === totalSteps ? "stopped in epoch" : "checkpoint in epoch"} ${
-          epochDone ? completed : completed + 1
-        } ` +
-          `(step ${step}): train loss ${record.trainLoss.toFixed(5)}` +
-          `${valMpjpe !== null ? `, validation MPJPE ${valMpjpe.toFixed(2)} mm` : ""} ` +
-          `(${duration(record.seconds)} training at ${record.posesPerSecond.toFixed(0)} poses/s, ` +
-          `validation ${duration((performance.now() - tv) / 1000)}); checkpoint ${options.out}`,
-      );
-      epochLossSum =
-        epochLossN =
-        epochSeconds =
-        epochSteps =
-          0;
-      windowStart = performance.now();
-      windowSteps = 0;
+    if (history.length === 0) {
+      // Nothing left to train (e.g. resuming a finished run): still write the requested checkpoint.
+      await checkpoint(Math.floor(step / stepsPerEpoch), lastVal);
     }
+  } finally {
+    // Also after a fault (a lost device, a full disk): the model and optimiser state go back to the pool.
+    lossLog.dispose();
+    opt.dispose();
+    model.dispose();
   }
-  if (history.length === 0) {
-    // Nothing left to train (e.g. resuming a finished run): still write the requested checkpoint.
-    await checkpoint(Math.floor(step / stepsPerEpoch), lastVal);
-  }
-  lossLog.dispose();
-  opt.dispose();
-  model.dispose();
   return {
     epochs: Math.floor(step / stepsPerEpoch),
     step,
