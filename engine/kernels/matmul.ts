@@ -214,6 +214,8 @@ function sharedKernel(v: Variant): string {
   const tn4 = tn / 4;
   const aIdx = v.transA ? "aOff + kk * M + rr" : "aOff + rr * K + kk";
   const bIdx = v.transB ? "bOff + cc * K + kk" : "bOff + kk * N + cc";
+  const loadA = load("A", `min(${aIdx}, arrayLength(&A) - 1u)`, v.aF16, false);
+  const loadB = load("B", `min(${bIdx}, arrayLength(&B) - 1u)`, v.bF16, false);
   let s = `${v.aF16 || v.bF16 ? "enable f16;\n" : ""}@group(0) @binding(0) var<storage, read> A: array<${
     elemType(v.aF16, false)
   }>;
@@ -235,15 +237,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l: v
   s += `  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
     for (var i = li; i < ${BM * BK}u; i += ${threads}u) {
       let rr = tileRow + i / ${BK}u; let kk = k0 + i % ${BK}u;
-      As[i] = select(0.0, ${
-    load("A", `min(${aIdx}, arrayLength(&A) - 1u)`, v.aF16, false)
-  }, rr < M && kk < K);
+      As[i] = select(0.0, ${loadA}, rr < M && kk < K);
     }
     for (var i = li; i < ${BK * BN}u; i += ${threads}u) {
       let kk = k0 + i / ${BN}u; let cc = tileCol + i % ${BN}u;
-      Bs[i] = select(0.0, ${
-    load("B", `min(${bIdx}, arrayLength(&B) - 1u)`, v.bF16, false)
-  }, cc < N && kk < K);
+      Bs[i] = select(0.0, ${loadB}, cc < N && kk < K);
     }
     workgroupBarrier();
     for (var k = 0u; k < ${BK}u; k++) {
@@ -327,9 +325,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   }
   const K = Ka;
   // A and B may be f16 (weights): widened on load, accumulated in f32. Bias, residual and C are f32.
-  for (
-    const [what, t] of [["A", a], ["B", b], ["bias", options.bias], ["residual", options.residual]] as const
-  ) {
+  const operands = [["A", a], ["B", b], ["bias", options.bias], ["residual", options.residual]] as const;
+  for (const [what, t] of operands) {
     const ok = what === "A" || what === "B" ? ["f32", "f16"] : ["f32"];
     if (t && !ok.includes(t.dtype)) {
       throw new InputError(`matmul: ${what} must be ${ok.join(" or ")}, got ${t.dtype}`);
