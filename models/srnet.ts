@@ -35,9 +35,10 @@
  * Repository flags that reach the model: `norm=lcn` (`--norm lcn`) adds the input 2D to the output's
  * x, y after the roots are dropped (`y[..., :2] += x`, the official `TemporalModelBase.forward`; it needs
  * T' = T, i.e. single-frame widths); `dense` is accepted and ignored, as by the official `TemporalModel`
- * (its convs are always dilated). `split=none` gives group convs without context (the `g` kind; the
- * official code only runs it with a recombine other than multiply/add/concat). `--split all` (context
- * from all channels, `get_all_info.*` keys) is not implemented.
+ * (its convs are always dilated). `split=all` takes every group's context from all the layer's input
+ * channels (the raw 34 in the first layer; keys `get_all_info.m_conv.{g}.*`, no gate BN; see
+ * `srnet_layer.ts`). `split=none` gives group convs without context (the `g` kind; the official code
+ * fails with it for every --recombine choice, its context being undefined there).
  * @module
  */
 
@@ -74,8 +75,8 @@ export const SRNET_CONFIG = {
   split: {
     type: "string",
     default: "others",
-    choices: ["others", "none"],
-    doc: "--split (none = no context)",
+    choices: ["others", "all", "none"],
+    doc: "--split: context from the other groups, from all channels, or none",
   },
   recombine: {
     type: "string",
@@ -237,14 +238,27 @@ export class Srnet extends Module {
     if (c.split === "none") kinds = kinds.map((k) => (k === "s" ? "g" : k));
     this.layerKinds = kinds;
     const recombine = c.recombine as Recombine;
+    const source = c.split === "all" ? "all" : "others";
+    // --split all: the first layer's gates see the raw 34 channels = the first copy of each channel in
+    // the regrouped input (the roots of group 0).
+    const regroup = table.channels.flat();
+    const rawChannels = range(0, 34).map((ch) => regroup.indexOf(ch));
     const make = (
       kind: SrnetLayerKind,
       inG: number[],
       outG: number[],
       k: number,
       dilation: number,
+      first = false,
     ): GroupConv1d => {
-      if (kind === "s") return new SplitRecombineLayer(inG, outG, k, { dilation, recombine });
+      if (kind === "s") {
+        return new SplitRecombineLayer(inG, outG, k, {
+          dilation,
+          recombine,
+          source,
+          contextChannels: first ? rawChannels : undefined,
+        });
+      }
       if (kind === "g") return new GroupConv1d(inG, outG, k, { dilation });
       return new GroupConv1d([sum(inG)], [sum(outG)], k, { dilation });
     };
@@ -254,7 +268,7 @@ export class Srnet extends Module {
     this.expand_bn = this.addModule("expand_bn", new BatchNorm1d(c.channels, { momentum: 0.1 }));
     const inWidths = table.channels.map((g) => g.length);
     let split = splitChannels(inWidths, c.channels);
-    this.expand_conv = this.addModule("expand_conv", make(kinds[0], inWidths, split, fw[0], 1));
+    this.expand_conv = this.addModule("expand_conv", make(kinds[0], inWidths, split, fw[0], 1, true));
     const pad = [Math.floor(fw[0] / 2)];
     const shift = [c.causal ? Math.floor(fw[0] / 2) : 0];
     const convs: GroupConv1d[] = [], bns: BatchNorm1d[] = [];

@@ -17,13 +17,18 @@
  * (multiply only), `get_part_info.m_conv.{g}.{weight,bias} [k, C − in_g, k]`. The group convolutions
  * have no bias (quirk 4). `m_conv` weights start at zero, as in the official initialisation.
  *
+ * With `--split all` (the official `With_all_joints` with its default `split_modulation`) the context of
+ * every group is the layer's whole input: keys `get_all_info.m_conv.{g}.{weight,bias} [k, C_all, k]`
+ * (C_all = 34 raw input channels in the first layer, C in the others) and no gate BN, so multiply is
+ * `gate = sigmoid(m_g)`; add and concat as above.
+ *
  * Implementation: the k·G gate pre-activations of all groups come from *one* matmul of the unfolded
  * input against a packed matrix in which each group's `m_conv` weight is spread over the other groups'
  * columns (zeros on its own), so the context needs no per-group gathers.
  * @module
  */
 
-import { InputError, ops, type Tensor, zeros } from "../engine/mod.ts";
+import { InputError, ops, type Tensor, tensor, zeros } from "../engine/mod.ts";
 import {
   BatchNorm1d,
   Conv1d,
@@ -39,19 +44,34 @@ import {
 /** How the context re-enters each group (`--recombine`). */
 export type Recombine = "multiply" | "add" | "concat";
 
-/** The context branch (`get_part_info`): one gate conv (and BN for multiply) per group. */
+/** Where each group's context comes from (`--split`): the other groups' channels, or all of them. */
+export type ContextSource = "others" | "all";
+
+/**
+ * The context branch: one gate conv (and, for `others` with multiply, a BN) per group.
+ * `get_part_info` (`--split others`, the official `With_other_joints`): `m_conv.g` sees the other
+ * groups' channels `[k, C − in_g, k]`, multiply gates are `sigmoid(layers_bn.g(·))`.
+ * `get_all_info` (`--split all`, `With_all_joints`): `m_conv.g` sees all `allInputs` channels of the
+ * layer's input `[k, allInputs, k]` (the raw 34 in the first layer), no gate BN (multiply: `sigmoid(·)`).
+ */
 export class PartInfo extends Module {
-  /** Gate norms (multiply only), `BatchNorm1d(k)` each. */
+  /** Gate norms (`others` with multiply only), `BatchNorm1d(k)` each. */
   readonly layers_bn: ModuleList<BatchNorm1d> | null;
-  /** Gate convs `[k, C − in_g, k]` with bias. */
+  /** Gate convs with bias. */
   readonly m_conv: ModuleList<Conv1d>;
 
   /** Creates the branch for groups of `inGroups` channels. */
-  constructor(inGroups: readonly number[], kernel: number, dilation: number, recombine: Recombine) {
+  constructor(
+    inGroups: readonly number[],
+    kernel: number,
+    dilation: number,
+    options: { recombine: Recombine; source?: ContextSource; allInputs?: number },
+  ) {
     super();
     const total = inGroups.reduce((a, b) => a + b, 0);
+    const all = options.source === "all";
     // Registration order = the official state_dict order (layers_bn before m_conv).
-    this.layers_bn = recombine === "multiply"
+    this.layers_bn = options.recombine === "multiply" && !all
       ? this.addModule(
         "layers_bn",
         new ModuleList(inGroups.map(() => new BatchNorm1d(kernel, { momentum: 0.1 }))),
@@ -60,7 +80,9 @@ export class PartInfo extends Module {
     this.m_conv = this.addModule(
       "m_conv",
       new ModuleList(
-        inGroups.map((c) => new Conv1d(total - c, kernel, kernel, { dilation })),
+        inGroups.map((c) =>
+          new Conv1d(all ? options.allInputs ?? total : total - c, kernel, kernel, { dilation })
+        ),
       ),
     );
     // The official code zero-initialises the gate convs (nn.init.constant_(weight, 0)): gates start at
@@ -75,19 +97,38 @@ export class PartInfo extends Module {
   }
 }
 
+/** Options of `SplitRecombineLayer`. */
+export interface SplitRecombineOptions {
+  /** Dilation of the group and gate convs. */
+  dilation?: number;
+  /** The recombination operator. */
+  recombine: Recombine;
+  /** `others` (default, key `get_part_info`) or `all` (key `get_all_info`). */
+  source?: ContextSource;
+  /**
+   * With `all`: the layer-input channel of each of the gate convs' input channels (default: all of
+   * them in order). The first SRNet layer's gates see the raw 34 input channels, i.e. the first copy of
+   * each channel in the regrouped input.
+   */
+  contextChannels?: readonly number[];
+}
+
 /** One split-and-recombine layer. */
 export class SplitRecombineLayer extends GroupConv1d {
-  /** The context branch. */
+  /** The context branch (registered as `get_part_info`, or `get_all_info` for `source: "all"`). */
   readonly get_part_info: PartInfo;
   /** The recombination operator. */
   readonly recombine: Recombine;
+  /** Where the context comes from. */
+  readonly source: ContextSource;
+  readonly #contextChannels: readonly number[] | null;
 
   /** Creates the layer: group g maps `inGroups[g]` channels to `outGroups[g]`. */
   constructor(
     inGroups: readonly number[],
     outGroups: readonly number[],
     kernel: number,
-    options: { dilation?: number; recombine: Recombine },
+    options: SplitRecombineOptions,
   ) {
     super(inGroups, outGroups, kernel, {
       dilation: options.dilation,
@@ -95,9 +136,19 @@ export class SplitRecombineLayer extends GroupConv1d {
     });
     if (inGroups.length < 2) throw new InputError("a split-and-recombine layer needs at least two groups");
     this.recombine = options.recombine;
+    this.source = options.source ?? "others";
+    const cc = options.contextChannels;
+    if (cc && cc.some((c) => !Number.isInteger(c) || c < 0 || c >= this.inChannels)) {
+      throw new InputError(`split-recombine layer: context channels outside 0..${this.inChannels - 1}`);
+    }
+    this.#contextChannels = this.source === "all" && cc ? [...cc] : null;
     this.get_part_info = this.addModule(
-      "get_part_info",
-      new PartInfo(inGroups, kernel, options.dilation ?? 1, options.recombine),
+      this.source === "all" ? "get_all_info" : "get_part_info",
+      new PartInfo(inGroups, kernel, options.dilation ?? 1, {
+        recombine: options.recombine,
+        source: this.source,
+        allInputs: this.#contextChannels?.length ?? this.inChannels,
+      }),
     );
   }
 
@@ -109,6 +160,7 @@ export class SplitRecombineLayer extends GroupConv1d {
   packedGateWeight(): Tensor {
     return this.cached("gate_w", () => {
       const k = this.kernelSize;
+      if (this.source === "all") return padTo4(this.#packedAllWeight(), 1);
       const blocks = this.inRanges().map(([a, b], g) => {
         // [k_out, C_other, k_tap] → [k_tap, C_other, k_out], then zero rows for the group's own channels.
         const w = ops.permute(this.get_part_info.m_conv.at(g).effectiveWeight(), [2, 1, 0]);
@@ -123,6 +175,23 @@ export class SplitRecombineLayer extends GroupConv1d {
       // Zero columns up to a multiple of 4: the matmul kernels are several times faster on aligned widths.
       return padTo4(ops.concat(blocks, { axis: 1 }), 1);
     });
+  }
+
+  /** `all`: each group's gate weight over every input row (scattered to its layer channels). */
+  #packedAllWeight(): Tensor {
+    const k = this.kernelSize, c = this.inChannels, map = this.#contextChannels;
+    const blocks = this.get_part_info.m_conv.toArray().map((conv) => {
+      // [k_out, C_ctx, k_tap] → [k_tap, C_ctx, k_out]; then rows of the layer's C input channels.
+      let w = ops.permute(conv.effectiveWeight(), [2, 1, 0]);
+      if (map) {
+        // Layer channel j takes gate-input channel src[j], or a zero row (index C_ctx) if none.
+        const src = new Int32Array(c).fill(map.length);
+        map.forEach((j, i) => (src[j] = i));
+        w = ops.gather(ops.concat([w, zeros([k, 1, k])], { axis: 1 }), tensor(src), { axis: 1 });
+      }
+      return ops.reshape(w, [k * c, k]);
+    });
+    return ops.concat(blocks, { axis: 1 });
   }
 
   /** The gate biases of all groups `[G·k]` (zero-padded like the packed weight's columns). */
@@ -146,8 +215,8 @@ export class SplitRecombineLayer extends GroupConv1d {
       alpha: 0.01,
     });
     if (this.recombine !== "multiply") return pre;
-    const bns = this.get_part_info.layers_bn!;
-    if (bns.toArray().every((bn) => bn.folded)) return ops.sigmoid(pre);
+    const bns = this.get_part_info.layers_bn;
+    if (!bns || bns.toArray().every((bn) => bn.folded)) return ops.sigmoid(pre);
     const k = this.kernelSize;
     const normed = bns.toArray().map((bn, g) =>
       bn.forward(ops.slice(pre, [{ axis: 1, start: g * k, end: (g + 1) * k }]))

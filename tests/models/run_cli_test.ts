@@ -136,6 +136,7 @@ const CLI_CASES: [string, string][] = [
   ["srnet", "srnet_t27_multiply"],
   ["srnet", "srnet_lcn"],
   ["srnet", "srnet_gp"],
+  ["srnet", "srnet_t27_all_concat"],
   ["srnet_fc", "srnet_fc_t27"],
   ["srnet_fc", "srnet_fc_lcn"],
 ];

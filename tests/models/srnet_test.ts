@@ -22,6 +22,9 @@ const CASES = [
   "srnet_es",
   "srnet_sfs",
   "srnet_mixed_t9",
+  "srnet_all_multiply",
+  "srnet_all_add",
+  "srnet_t27_all_concat",
 ];
 for (const name of CASES) {
   Deno.test(`${name} matches PyTorch (forward, state dict, folded)`, () => checkCase(name));
@@ -87,6 +90,7 @@ const SRNET_1024: [string, Record<string, unknown>][] = [
   ["srnet_1024_multiply", {}],
   ["srnet_1024_concat", { recombine: "concat" }],
   ["srnet_1024_t27_multiply", { filter_widths: [3, 3, 3] }],
+  ["srnet_1024_all_multiply", { split: "all" }],
 ];
 for (const [name, config] of SRNET_1024) {
   Deno.test(`${name} (official width, hash weights) matches PyTorch, unfolded and folded`, async () => {
@@ -132,4 +136,22 @@ Deno.test("srnet dense is accepted and ignored (as the official TemporalModel): 
   );
   a.dispose();
   b.dispose();
+});
+
+Deno.test("srnet split=all: get_all_info keys over the raw 34 channels / all 1024, no gate BN", () => {
+  const m = new Srnet({ split: "all" });
+  const keys = m.stateDictKeys();
+  assert.equal(keys.length, 115);
+  assert.ok(!keys.some((k) => k.includes("get_part_info") || k.includes("get_all_info.layers_bn")));
+  const shape = (k: string) => m.namedParameters().find(([n]) => n === k)![1].shape;
+  assert.deepEqual(shape("expand_conv.get_all_info.m_conv.2.weight"), [1, 34, 1]);
+  assert.deepEqual(shape("layers_conv.1.get_all_info.m_conv.4.weight"), [1, 1024, 1]);
+  assert.deepEqual(shape("final_layer.get_all_info.m_conv.0.bias"), [1]);
+  m.dispose();
+  const t = new Srnet({ split: "all", filter_widths: [3, 3, 3], recombine: "concat" });
+  assert.deepEqual(
+    t.namedParameters().find(([n]) => n === "layers_conv.2.get_all_info.m_conv.1.weight")![1].shape,
+    [3, 1024, 3],
+  );
+  t.dispose();
 });

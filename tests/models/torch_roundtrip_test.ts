@@ -54,6 +54,7 @@ const SRNET_1024: [string, Record<string, unknown>][] = [
   ["srnet_1024_multiply", { channels: 1024 }],
   ["srnet_1024_concat", { channels: 1024, recombine: "concat" }],
   ["srnet_1024_t27_multiply", { channels: 1024, filter_widths: [3, 3, 3] }],
+  ["srnet_1024_all_multiply", { channels: 1024, split: "all" }],
 ];
 
 const torch = await torchAvailable();
@@ -64,7 +65,7 @@ Deno.test({
   ignore: !torch,
   async fn(t) {
     await initEngine();
-    assert.ok(CASES.length >= 28, `only ${CASES.length} fixture cases found`);
+    assert.ok(CASES.length >= 31, `only ${CASES.length} fixture cases found`);
     const dir = await Deno.makeTempDir();
     const paths: Record<string, string> = {};
     for (const name of CASES) {
