@@ -121,12 +121,15 @@ export class Linear extends Module implements FoldableLayer {
     }
     const lead = x.shape.slice(0, -1);
     const rows = x.rank === 2 ? x : ops.reshape(x, [-1, this.inFeatures]);
-    const y = ops.linear(rows, this.weightInOut(), {
+    // Training reads the parameter as stored ([out, in]): a transposed copy costs a 1024² transpose
+    // forward and another of the weight gradient every step (on lavapipe each about two thirds of a
+    // 64×1024×1024 matmul; bench/step_profile.ts).
+    const y = ops.linear(rows, this.training ? this.weight : this.weightInOut(), {
       bias: this.effectiveBias() ?? undefined,
       activation: options.activation,
       alpha: options.alpha,
       residual: options.residual,
-      weightLayout: "in_out",
+      weightLayout: this.training ? "out_in" : "in_out",
     });
     return x.rank === 2 ? y : ops.reshape(y, [...lead, this.outFeatures]);
   }
