@@ -17,6 +17,7 @@ export * from "./formats/openpose.ts";
 export * from "./formats/mediapipe.ts";
 export * from "./formats/csv.ts";
 export * from "./formats/detect.ts";
+export * from "./formats/stream.ts";
 
 // Metrics, COCO keypoint evaluation, rare-pose and Human3.6M protocols, PoseFix synthesis.
 export * from "./metrics/mod.ts";

@@ -40,8 +40,8 @@ export interface ReadCsvOptions {
   skeleton?: string;
 }
 
-/** Splits one CSV line into fields (RFC 4180 quotes; no line breaks inside quotes). */
-function splitLine(line: string, where: string): string[] {
+/** Splits one CSV line into fields (RFC 4180 quotes; no line breaks inside quotes); `where` names it in errors. */
+export function splitCsvLine(line: string, where: string): string[] {
   const out: string[] = [];
   let i = 0;
   while (true) {
@@ -106,7 +106,8 @@ const GUESS_ORDER = [
   "martinez16out",
 ];
 
-function guessSkeleton(names: string[], file: string): Skeleton {
+/** The skeleton of a CSV file from its joint names (see the module notes); `file` names it in errors. */
+export function guessCsvSkeleton(names: string[], file: string): Skeleton {
   const set = new Set(names);
   const all = GUESS_ORDER.map((n) => SKELETONS[n]);
   const exact = all.filter((s) => s.joints.length === set.size && s.joints.every((n) => set.has(n)));
@@ -138,7 +139,7 @@ export function parseCsv(text: string, file: string, options: ReadCsvOptions = {
     break;
   }
   if (headerLine < 0) throw new InputError(`${file}: no header line (the file is empty)`);
-  const header = splitLine(lines[headerLine], `${file}: line ${headerLine + 1}`);
+  const header = splitCsvLine(lines[headerLine], `${file}: line ${headerLine + 1}`);
   const col = new Map(header.map((h, i) => [h, i]));
   if (col.size !== header.length) {
     throw new InputError(`${file}: line ${headerLine + 1}: repeated column names`);
@@ -216,7 +217,7 @@ export function parseCsv(text: string, file: string, options: ReadCsvOptions = {
   for (let li = headerLine + 1; li < lines.length; li++) {
     if (lines[li].trim() === "") continue;
     const where = `${file}: line ${li + 1}`;
-    const cells = splitLine(lines[li], where);
+    const cells = splitCsvLine(lines[li], where);
     if (cells.length !== header.length) {
       throw new InputError(`${where}: has ${cells.length} fields, the header has ${header.length}`);
     }
@@ -250,7 +251,7 @@ export function parseCsv(text: string, file: string, options: ReadCsvOptions = {
   let skeleton: Skeleton;
   try {
     const named = options.skeleton ?? meta.skeleton;
-    skeleton = named ? getSkeleton(named) : guessSkeleton(jointOrder, file);
+    skeleton = named ? getSkeleton(named) : guessCsvSkeleton(jointOrder, file);
   } catch (e) {
     throw new InputError(`${file}: ${(e as Error).message}`);
   }
