@@ -116,6 +116,8 @@ export function linear(
     alpha?: number;
     residual?: Tensor;
     weightLayout?: "out_in" | "in_out";
+    /** The weight stays unchanged while its tensor lives (eval mode): kernels may cache a packed copy. */
+    constantWeight?: boolean;
   } = {},
 ): Tensor {
   const outIn = (options.weightLayout ?? "out_in") === "out_in";
@@ -137,6 +139,7 @@ export function linear(
       activation: options.activation,
       alpha: options.alpha,
       residual,
+      constantB: options.constantWeight,
     });
   }
   record(y, [x, weight, bias, residual], {

@@ -13,7 +13,7 @@ import { defaultTile, matmul, type MatmulTile, setTileChooser } from "./kernels/
 import { tensor } from "./tensor.ts";
 
 /** Bumped whenever a kernel changes in a way that invalidates measurements. */
-export const ENGINE_VERSION = "0.1.0-k1";
+export const ENGINE_VERSION = "0.1.0-k2";
 
 /** One timed candidate. */
 export interface TileTiming {
@@ -99,6 +99,14 @@ export function candidateTiles(m: number, n: number): MatmulTile[] {
       { kind: "reg", tm: 16, tn: 32, wgx: 8, wgy: 8 },
       { kind: "reg", tm: 32, tn: 32, wgx: 8, wgy: 8 },
       { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 },
+      // Texture operands (matmul_tex.ts): lavapipe's texel fetches vectorise better than buffer loads.
+      { kind: "tex", tm: 1, tn: 8, wgx: 32, wgy: 1 },
+      { kind: "tex", tm: 4, tn: 16, wgx: 8, wgy: 4 },
+      { kind: "tex", tm: 8, tn: 16, wgx: 8, wgy: 8 },
+      { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 4 },
+      { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8 },
+      { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8, texA: false },
+      { kind: "tex", tm: 16, tn: 32, wgx: 8, wgy: 8 },
     ]
     : [
       { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 },
@@ -130,7 +138,8 @@ export async function tuneMatmul(
   for (const tile of candidateTiles(m, n)) {
     const c0 = be.getStats().compileMs;
     const t0 = performance.now();
-    matmul(a, b, { tile, transB: flags === "NT" }).dispose();
+    // constantB: weights are cached as textures by eval-mode layers, so the tuner measures that case.
+    matmul(a, b, { tile, transB: flags === "NT", constantB: true }).dispose();
     await be.sync();
     const compileMs = be.getStats().compileMs - c0;
     const first = performance.now() - t0;
@@ -139,7 +148,7 @@ export async function tuneMatmul(
     const per = Math.max(1, Math.min(16, Math.ceil(200 / Math.max(first - compileMs, 1))));
     for (let r = 0; r < reps; r++) {
       const t = performance.now();
-      for (let i = 0; i < per; i++) matmul(a, b, { tile, transB: flags === "NT" }).dispose();
+      for (let i = 0; i < per; i++) matmul(a, b, { tile, transB: flags === "NT", constantB: true }).dispose();
       await be.sync();
       times.push((performance.now() - t) / per);
     }
@@ -147,7 +156,9 @@ export async function tuneMatmul(
     const ms = times[Math.floor(times.length / 2)];
     results.push({ tile, ms, gflops: flops / ms / 1e6, compileMs });
     options.log?.(
-      `  ${tile.kind} ${tile.tm}x${tile.tn} wg ${tile.wgx}x${tile.wgy}: ${ms.toFixed(2)} ms, ${
+      `  ${tile.kind}${
+        tile.texA === false ? "(A buffer)" : ""
+      } ${tile.tm}x${tile.tn} wg ${tile.wgx}x${tile.wgy}: ${ms.toFixed(2)} ms, ${
         (flops / ms / 1e6).toFixed(1)
       } GFLOP/s (compile ${compileMs.toFixed(0)} ms)`,
     );

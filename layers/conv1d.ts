@@ -141,7 +141,13 @@ export class Conv1d extends Module implements FoldableLayer {
     const bias = this.effectiveBias() ?? undefined;
     let y: Tensor;
     if (this.groups === 1) {
-      y = ops.linear(cols, this.unfoldedWeight(0), { bias, ...options, weightLayout: "in_out" });
+      // Eval mode: the unfolded weight is cached until the weights may change (texture-cacheable).
+      y = ops.linear(cols, this.unfoldedWeight(0), {
+        bias,
+        ...options,
+        weightLayout: "in_out",
+        constantWeight: !this.training,
+      });
     } else {
       // Unfolded columns are tap-major, so a group's columns are a strided set: gather them per group.
       const cg = this.inChannels / this.groups, og = this.outChannels / this.groups;
@@ -153,7 +159,13 @@ export class Conv1d extends Module implements FoldableLayer {
         }
         const xg = ops.gather(cols, tensor(Int32Array.from(idx)), { axis: 1 });
         const bg = bias ? ops.slice(bias, [{ axis: 0, start: g * og, end: (g + 1) * og }]) : undefined;
-        parts.push(ops.linear(xg, this.unfoldedWeight(g), { bias: bg, weightLayout: "in_out" }));
+        parts.push(
+          ops.linear(xg, this.unfoldedWeight(g), {
+            bias: bg,
+            weightLayout: "in_out",
+            constantWeight: !this.training,
+          }),
+        );
       }
       y = ops.concat(parts, { axis: 1 });
       if (options.activation === "relu") y = ops.relu(y);

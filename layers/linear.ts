@@ -130,6 +130,8 @@ export class Linear extends Module implements FoldableLayer {
       alpha: options.alpha,
       residual: options.residual,
       weightLayout: this.training ? "out_in" : "in_out",
+      // The eval-mode weight is a cached tensor, replaced whenever the weights may change.
+      constantWeight: !this.training,
     });
     return x.rank === 2 ? y : ops.reshape(y, [...lead, this.outFeatures]);
   }

@@ -15,14 +15,20 @@ import { adapterSummary } from "../device.ts";
 import { EnvironmentError, InputError } from "../errors.ts";
 import { numel, type Tensor } from "../tensor.ts";
 import { compile, output, uniformDecl, Uniforms } from "./common.ts";
+import { matmulTex, texFits } from "./matmul_tex.ts";
 
 /** Activation applied in the epilogue. */
 export type Activation = "none" | "relu" | "leaky_relu";
 
 /** A matmul kernel configuration. */
 export interface MatmulTile {
-  /** "reg": register-tiled barrier-free; "shared": workgroup-memory tiled. */
-  kind: "reg" | "shared";
+  /**
+   * "reg": register-tiled barrier-free; "shared": workgroup-memory tiled; "tex": register-tiled with the
+   * operands in rgba32float textures (CPU adapters; `matmul_tex.ts`).
+   */
+  kind: "reg" | "shared" | "tex";
+  /** "tex" only: false reads A from its storage buffer instead of a packed texture (default true). */
+  texA?: boolean;
   /** Rows of C per invocation. */
   tm: number;
   /** Columns of C per invocation (multiple of 4). */
@@ -49,6 +55,8 @@ export interface MatmulOptions {
   residual?: Tensor;
   /** Force a tile (tuning and tests). */
   tile?: MatmulTile;
+  /** B stays unchanged while its tensor lives (an eval-mode weight): kernels may cache a packed copy. */
+  constantB?: boolean;
 }
 
 interface Variant {
@@ -295,8 +303,10 @@ export function setTileChooser(c: TileChooser): void {
 export function defaultTile(m: number, n: number, _k: number, _batch: number, _flags: string): MatmulTile {
   if (adapterSummary().isSoftware) {
     // CPU adapters: big register blocks, but keep enough invocations to fill the SIMD lanes of both cores.
-    if (m >= 256 && n >= 256) return { kind: "reg", tm: 16, tn: 16, wgx: 8, wgy: 8 };
-    if (m >= 32 && n >= 64) return { kind: "reg", tm: 8, tn: 16, wgx: 8, wgy: 4 };
+    // Texture operands (matmul_tex.ts) beat storage-buffer loads on lavapipe by ~1.5× at these sizes
+    // (1024³: 22 vs 14, 64×1024×1024: 25 vs 15 GFLOP/s in one A/B run); other cases fall back to "reg".
+    if (m >= 256 && n >= 256) return { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8 };
+    if (m >= 32 && n >= 64) return { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 4 };
     if (m <= 4) return { kind: "reg", tm: m <= 1 ? 1 : 4, tn: 8, wgx: 32, wgy: 1 };
     return { kind: "reg", tm: 4, tn: 8, wgx: 16, wgy: 4 };
   }
@@ -356,7 +366,21 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     );
   }
   const flags = `${transA ? "T" : "N"}${transB ? "T" : "N"}`;
-  const tile = options.tile ?? chooser(M, N, K, batch, flags);
+  let tile = options.tile ?? chooser(M, N, K, batch, flags);
+  if (tile.kind === "tex" && (aF16 || bF16)) {
+    // The texture kernels pack f32 operands; f16 operands take the buffer kernel of the same block size.
+    tile = { kind: "reg", tm: tile.tm, tn: tile.tn, wgx: tile.wgx, wgy: tile.wgy };
+  }
+  if (tile.kind === "tex") {
+    // Texture operands (matmul_tex.ts): B shared by the batch, within the texture and binding limits;
+    // anything else takes the register-tiled buffer kernel of the same block size.
+    const maxBind = backend().maxBindingBytes;
+    if (nB === 1 && !(transA && batch > 1) && texFits(batch * M, N, K) && out.size * 4 <= maxBind) {
+      matmulTex(a, b, { ...options, tile, m: M, n: N, k: K, batch, transA, transB, out });
+      return out;
+    }
+    tile = { kind: "reg", tm: tile.tm, tn: tile.tn, wgx: tile.wgx, wgy: tile.wgy };
+  }
   const strideA = nA === 1 ? 0 : M * K, strideB = nB === 1 ? 0 : K * N;
   const variant: Variant = {
     tile,

@@ -24,11 +24,19 @@ import {
   unary,
 } from "../../engine/mod.ts";
 import { fixture } from "../_shared.ts";
+import { matmul as matmulKernel, type MatmulTile } from "../../engine/kernels/matmul.ts";
+import { cachedWeightTextures } from "../../engine/kernels/matmul_tex.ts";
 
 const file = await readSafetensors(fixture("ops.safetensors"));
 await initEngine();
 
-type Case = { run: (x: Tensor[], h: Float32Array[]) => Tensor; rtol?: number; atol?: number };
+type Case = {
+  run: (x: Tensor[], h: Float32Array[]) => Tensor;
+  rtol?: number;
+  atol?: number;
+  /** The fixture case it reads (default: its own name). */
+  fixture?: string;
+};
 const mm: Case = { run: ([a, b]) => matmul(a, b), rtol: 1e-4, atol: 1e-4 };
 const CASES: Record<string, Case> = {
   matmul_1x34x1024: mm,
@@ -106,6 +114,56 @@ for (const ax of [0, 1, 2]) {
   CASES[`min_axis${ax}`] = { run: ([x]) => reduce(x, "min", { axis: ax }) };
   CASES[`argmax_axis${ax}`] = { run: ([x]) => reduce(x, "argmax", { axis: ax }), atol: 0 };
 }
+// Every matmul kernel family on every matmul fixture (forced tiles; shapes a family cannot take fall back
+// to the buffer kernel of the same block): register-tiled buffers, texture operands with A packed ("ab")
+// or read from its buffer ("b"), each with the weight texture cached as eval-mode layers do.
+const FAMILIES: Record<string, MatmulTile> = {
+  reg16x16: { kind: "reg", tm: 16, tn: 16, wgx: 8, wgy: 8 },
+  reg1x8: { kind: "reg", tm: 1, tn: 8, wgx: 32, wgy: 1 },
+  tex16x16: { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8 },
+  tex3x8: { kind: "tex", tm: 3, tn: 8, wgx: 8, wgy: 4 },
+  texb4x8: { kind: "tex", tm: 4, tn: 8, wgx: 8, wgy: 4, texA: false },
+  tex1x4: { kind: "tex", tm: 1, tn: 4, wgx: 32, wgy: 1 },
+};
+const MATMUL_FIXTURES: [string, { transA?: boolean; transB?: boolean; epilogue?: "relu" | "leaky" }][] = [
+  ["matmul_1x34x1024", {}],
+  ["matmul_3x5x7", {}],
+  ["matmul_17x1025x33", {}],
+  ["matmul_1023x17x3", {}],
+  ["matmul_1025x8x36", {}],
+  ["matmul_2x4099x5", {}],
+  ["matmul_64x64x64", {}],
+  ["matmul_transB", { transB: true }],
+  ["matmul_transA", { transA: true }],
+  ["matmul_transAB", { transA: true, transB: true }],
+  ["matmul_transB_large", { transB: true }],
+  ["matmul_transA_large", { transA: true }],
+  ["matmul_batched", {}],
+  ["matmul_batch_bcast", {}],
+  ["linear_relu", { transB: true, epilogue: "relu" }],
+  ["linear_leaky_residual", { transB: true, epilogue: "leaky" }],
+  ["linear_odd_n", { transB: true, epilogue: "relu" }],
+];
+for (const [fam, tile] of Object.entries(FAMILIES)) {
+  for (const [fx, o] of MATMUL_FIXTURES) {
+    CASES[`${fx}@${fam}`] = {
+      fixture: fx,
+      rtol: 1e-4,
+      atol: 1e-4,
+      run: ([a, b, bias, res]) =>
+        matmulKernel(a, b, {
+          tile,
+          transA: o.transA,
+          transB: o.transB,
+          bias: o.epilogue ? bias : undefined,
+          activation: o.epilogue === "leaky" ? "leaky_relu" : o.epilogue,
+          alpha: 0.2,
+          residual: o.epilogue === "leaky" ? res : undefined,
+          constantB: fam.startsWith("tex"),
+        }),
+    };
+  }
+}
 for (const ax of [-1, 1]) {
   CASES[`softmax_axis${ax}`] = { run: ([x]) => softmax(x, { axis: ax }) };
   CASES[`log_softmax_axis${ax}`] = { run: ([x]) => softmax(x, { axis: ax, log: true }) };
@@ -130,9 +188,10 @@ Deno.test("every fixture case has an entry in the op table", () => {
 
 for (const [name, c] of Object.entries(CASES)) {
   Deno.test(`op ${name} matches PyTorch`, async () => {
-    const ref = file.tensors.get(`${name}/out`);
-    if (!ref) throw new Error(`fixture ${name}/out missing`);
-    const { host, dtypes, shapes } = inputs(name);
+    const fx = c.fixture ?? name;
+    const ref = file.tensors.get(`${fx}/out`);
+    if (!ref) throw new Error(`fixture ${fx}/out missing`);
+    const { host, dtypes, shapes } = inputs(fx);
     const out = tidy(() => {
       const xs = host.map((h, i) =>
         dtypes[i] === "I32" ? tensor(Int32Array.from(h), shapes[i]) : tensor(h, shapes[i])
@@ -157,3 +216,20 @@ for (const [name, c] of Object.entries(CASES)) {
     );
   });
 }
+
+Deno.test("texture matmul: a cached weight texture is reused, and dropped with its tensor", async () => {
+  const tile: MatmulTile = { kind: "tex", tm: 4, tn: 8, wgx: 8, wgy: 4 };
+  const before = cachedWeightTextures();
+  // A = I (3×4): the product returns B's first three rows, so a stale or wrong texture shows.
+  const a = tensor(Float32Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]), [3, 4]);
+  const w = tensor(Float32Array.from({ length: 4 * 6 }, (_, i) => i + 1), [4, 6]);
+  const first = await matmulKernel(a, w, { tile, constantB: true }).read();
+  assert.equal(cachedWeightTextures(), before + 1);
+  const second = await matmulKernel(a, w, { tile, constantB: true }).read();
+  assert.equal(cachedWeightTextures(), before + 1, "the second product reuses the texture");
+  assert.deepEqual([...second], Array.from({ length: 18 }, (_, i) => i + 1));
+  assert.deepEqual([...first], Array.from({ length: 18 }, (_, i) => i + 1));
+  w.dispose();
+  a.dispose();
+  assert.equal(cachedWeightTextures(), before, "disposing the weight drops its texture");
+});

@@ -1,0 +1,332 @@
+/**
+ * Texture-operand matmul for CPU (software) adapters: `C = act(op(A)·op(B) + bias) + residual` with the
+ * operands packed into `rgba32float` textures and read with `textureLoad`.
+ *
+ * Why: on lavapipe a storage-buffer load is bounds-checked and gathered lane by lane, while a texel fetch
+ * goes through the sampler's vectorised fetch path, so the register-tiled inner loop (each invocation owns
+ * a TM×TN block of C) runs faster when it reads texels. Layout of the packed textures (zero-padded):
+ * - A: `ceil(K/4)` × `rows` texels, texel (x, r) = A[r, 4x … 4x+3] (rows = batch·M: the batch folds in);
+ * - B: `ceil(N/4)` × `4·ceil(K/4)` texels, texel (x, k) = B[k, 4x … 4x+3] — always this "nn" layout, the
+ *   packing kernel transposes a `[N, K]` (PyTorch Linear) weight on the way in.
+ * The inner loop reads one A texel per block row and four B texels per 4 columns for every 4 steps of K, and
+ * does `TM·TN·4` vec4 FMAs. The "ab" variant reads A from the texture; the "b" variant reads A as vec4 from
+ * its storage buffer (no packing of the activations; needs K % 4 = 0 and A not transposed).
+ *
+ * Weight textures are cached per weight tensor when the caller says the weight is constant
+ * (`constantB`; eval-mode Linear layers pass their cached `[in, out]` weight, which is a fresh tensor
+ * whenever weights may change), destroyed when that tensor is disposed. A non-constant B is packed per
+ * call. Shapes over `maxTextureDimension2D` are not supported here: `texFits` says so and the caller
+ * falls back to the storage-buffer kernels.
+ * @module
+ */
+
+import { backend, type Binding, type GpuBuffer, type Kernel } from "../backend.ts";
+import type { Tensor } from "../tensor.ts";
+import { uniformDecl, Uniforms } from "./common.ts";
+import type { Activation, MatmulTile } from "./matmul.ts";
+
+/** How A reaches the texture kernel: packed into a texture ("ab") or read from its buffer ("b"). */
+export type TexOperands = "ab" | "b";
+
+const FMT: GPUTextureFormat = "rgba32float";
+
+function texLayout(aTex: boolean): GPUBindGroupLayout {
+  const key = aTex ? "ab" : "b";
+  const hit = layouts.get(key);
+  if (hit) return hit;
+  const C = GPUShaderStage.COMPUTE;
+  const tex = { sampleType: "unfilterable-float", viewDimension: "2d" } as const;
+  const entries: GPUBindGroupLayoutEntry[] = [
+    aTex ? { binding: 0, visibility: C, texture: tex } : {
+      binding: 0,
+      visibility: C,
+      buffer: { type: "read-only-storage" },
+    },
+    { binding: 1, visibility: C, texture: tex },
+    { binding: 2, visibility: C, buffer: { type: "read-only-storage" } },
+    { binding: 3, visibility: C, buffer: { type: "read-only-storage" } },
+    { binding: 4, visibility: C, buffer: { type: "storage" } },
+    { binding: 5, visibility: C, buffer: { type: "uniform" } },
+  ];
+  const l = backend().device.createBindGroupLayout({ entries, label: `matmul_tex:${key}` });
+  layouts.set(key, l);
+  return l;
+}
+const layouts = new Map<string, GPUBindGroupLayout>();
+
+/** WGSL of the texture-operand kernel for a tile (exported for tests and tuning). */
+export function matmulTexSource(tile: MatmulTile, aTex: boolean, vecC: boolean): string {
+  const { tm, tn, wgx, wgy } = tile;
+  const tn4 = tn / 4;
+  const c4 = vecC ? "4" : "", f4 = vecC ? "vec4<f32>" : "f32";
+  let s = `${
+    aTex
+      ? "@group(0) @binding(0) var At: texture_2d<f32>;"
+      : "@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;"
+  }
+@group(0) @binding(1) var Bt: texture_2d<f32>;
+@group(0) @binding(2) var<storage, read> Bias${c4}: array<${f4}>;
+@group(0) @binding(3) var<storage, read> R${c4}: array<${f4}>;
+@group(0) @binding(4) var<storage, read_write> C${c4}: array<${f4}>;
+${uniformDecl(5, 8)}
+@compute @workgroup_size(${wgx}, ${wgy}, 1)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let M = P(0u); let N = P(1u); let K4 = P(2u); let NB = P(3u);
+  let row0 = g.y * ${tm}u; let col0 = g.x * ${tn}u;
+  if (row0 >= M || col0 >= N) { return; }
+`;
+  // Rows past M read a clamped row whose results are never stored.
+  for (let r = 0; r < tm; r++) s += `  let r${r} = i32(min(row0 + ${r}u, M - 1u));\n`;
+  for (let j = 0; j < tn4; j++) s += `  let cb${j} = i32(min(col0 / 4u + ${j}u, NB - 1u));\n`;
+  for (let r = 0; r < tm; r++) for (let j = 0; j < tn4; j++) s += `  var acc${r}_${j} = vec4<f32>(0.0);\n`;
+  s += `  for (var k4 = 0u; k4 < K4; k4++) {\n    let kx = i32(k4); let ky = i32(k4 * 4u);\n`;
+  for (let r = 0; r < tm; r++) {
+    s += aTex
+      ? `    let a${r} = textureLoad(At, vec2<i32>(kx, r${r}), 0);\n`
+      : `    let a${r} = A[u32(r${r}) * K4 + k4];\n`;
+  }
+  const comp = ["x", "y", "z", "w"];
+  for (let kk = 0; kk < 4; kk++) {
+    for (let j = 0; j < tn4; j++) {
+      s += `    let b${kk}_${j} = textureLoad(Bt, vec2<i32>(cb${j}, ky + ${kk}), 0);\n`;
+    }
+    for (let r = 0; r < tm; r++) {
+      for (let j = 0; j < tn4; j++) {
+        s += `    acc${r}_${j} = fma(vec4<f32>(a${r}.${comp[kk]}), b${kk}_${j}, acc${r}_${j});\n`;
+      }
+    }
+  }
+  s += `  }\n  let hb = PF(4u); let slope = PF(5u); let hr = PF(6u);\n`;
+  if (vecC) {
+    // Straight-line vec4 epilogue (as the buffer kernel's): unconditional bias/residual loads scaled by flags.
+    s += `  let N4 = N / 4u; let nb = arrayLength(&Bias4) - 1u; let nr = arrayLength(&R4) - 1u;\n`;
+    for (let j = 0; j < tn4; j++) s += `  let bias${j} = Bias4[min(col0 / 4u + ${j}u, nb)] * hb;\n`;
+    for (let r = 0; r < tm; r++) {
+      s += `  if (row0 + ${r}u < M) {\n    let base${r} = (row0 + ${r}u) * N4 + col0 / 4u;\n`;
+      for (let j = 0; j < tn4; j++) {
+        s += `    if (col0 / 4u + ${j}u < N4) { let v = acc${r}_${j} + bias${j}; ` +
+          `C4[base${r} + ${j}u] = select(v * slope, v, v > vec4<f32>(0.0)) + R4[min(base${r} + ${j}u, nr)] * hr; }\n`;
+      }
+      s += `  }\n`;
+    }
+    return s + `}\n`;
+  }
+  for (let r = 0; r < tm; r++) {
+    for (let j = 0; j < tn4; j++) {
+      s += `  store(row0 + ${r}u, col0 + ${4 * j}u, acc${r}_${j}, hb, slope, hr);\n`;
+    }
+  }
+  s += `}
+fn store(row: u32, col: u32, acc: vec4<f32>, hb: f32, slope: f32, hr: f32) {
+  let M = P(0u); let N = P(1u);
+  if (row >= M) { return; }
+  let nb = arrayLength(&Bias) - 1u; let nr = arrayLength(&R) - 1u;
+  for (var i = 0u; i < 4u; i++) {
+    let c = col + i;
+    if (c < N) {
+      let v = acc[i] + Bias[min(c, nb)] * hb;
+      C[row * N + c] = select(v * slope, v, v > 0.0) + R[min(row * N + c, nr)] * hr;
+    }
+  }
+}
+`;
+  return s;
+}
+
+// Packs a row-major [rows, cols] matrix (or its transpose, src stored [cols, rows]) into an rgba32float
+// texture of ceil(cols/4) × height texels, zero outside the matrix.
+const PACK = `@group(0) @binding(0) var<storage, read> S: array<f32>;
+@group(0) @binding(1) var T: texture_storage_2d<rgba32float, write>;
+${uniformDecl(2, 4)}
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let rows = P(0u); let cols = P(1u); let trans = P(2u); let height = P(3u);
+  let dims = textureDimensions(T);
+  if (g.x >= dims.x || g.y >= height) { return; }
+  var v = vec4<f32>(0.0);
+  let n = arrayLength(&S) - 1u;
+  for (var i = 0u; i < 4u; i++) {
+    let c = g.x * 4u + i;
+    let idx = select(g.y * cols + c, c * rows + g.y, trans != 0u);
+    v[i] = select(0.0, S[min(idx, n)], g.y < rows && c < cols);
+  }
+  textureStore(T, vec2<i32>(i32(g.x), i32(g.y)), v);
+}
+`;
+
+function packKernel(): Kernel {
+  packLayout ??= backend().device.createBindGroupLayout({
+    label: "matmul_tex:pack",
+    entries: [
+      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "read-only-storage" } },
+      {
+        binding: 1,
+        visibility: GPUShaderStage.COMPUTE,
+        storageTexture: { access: "write-only", format: FMT, viewDimension: "2d" },
+      },
+      { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform" } },
+    ],
+  });
+  return backend().kernel(PACK, {
+    storageBindings: 2,
+    hasUniform: true,
+    label: "matmul_tex:pack",
+    layout: packLayout,
+  });
+}
+let packLayout: GPUBindGroupLayout | undefined;
+
+/** A packed operand texture. */
+interface Packed {
+  texture: GPUTexture;
+  view: GPUTextureView;
+}
+
+/**
+ * Packs `buf` (`rows`×`cols` row-major, or stored transposed as `cols`×`rows`) into a new texture of
+ * `ceil(cols/4)` × `height` texels (height ≥ rows; the extra rows are zero).
+ */
+function pack(buf: GpuBuffer, shape: { rows: number; cols: number; trans: boolean; height: number }): Packed {
+  const be = backend();
+  const width = Math.ceil(shape.cols / 4);
+  const texture = be.device.createTexture({
+    size: [width, shape.height],
+    format: FMT,
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+    label: "matmul_tex operand",
+  });
+  const view = texture.createView();
+  const u = new Uniforms().int(shape.rows, shape.cols, shape.trans ? 1 : 0, shape.height);
+  be.dispatch(packKernel(), [buf, { view }], {
+    uniforms: u.build(),
+    workgroups: [Math.ceil(width / 8), Math.ceil(shape.height / 8), 1],
+  });
+  return { texture, view };
+}
+
+function release(p: Packed): void {
+  // Pending commands may still read it: destroy after they are submitted.
+  backend().afterPendingSubmit(() => p.texture.destroy());
+}
+
+// Weight textures of constant B operands, by tensor (and transposition); swept when tensors are disposed.
+const weightCache = new Map<Tensor, { trans: boolean; packed: Packed }>();
+
+function sweepWeights(): void {
+  for (const [t, e] of weightCache) {
+    if (t.disposed) {
+      release(e.packed);
+      weightCache.delete(t);
+    }
+  }
+}
+
+/** Number of weight textures cached now (for leak tests). */
+export function cachedWeightTextures(): number {
+  sweepWeights();
+  return weightCache.size;
+}
+
+/** Destroys every cached weight texture. */
+export function clearWeightTextures(): void {
+  for (const e of weightCache.values()) release(e.packed);
+  weightCache.clear();
+}
+
+/** Whether an M×N×K product (`rows` = batch·M rows of A) fits the texture limits of this adapter. */
+export function texFits(rows: number, n: number, k: number): boolean {
+  const max = backend().device.limits.maxTextureDimension2D;
+  const k4 = Math.ceil(k / 4);
+  return rows <= max && k4 * 4 <= max && Math.ceil(n / 4) <= max;
+}
+
+/** What `matmulTex` needs besides the operands. */
+export interface TexRequest {
+  /** The tile (kind "tex"; `texA` false reads A from its buffer). */
+  tile: MatmulTile;
+  /** Rows of A per batch entry, columns of C, inner dimension, batch entries (A batched, B 2-D). */
+  m: number;
+  /** Columns of C. */
+  n: number;
+  /** Inner dimension. */
+  k: number;
+  /** Batch entries of A (B is shared). */
+  batch: number;
+  /** A stored [K, M]. */
+  transA: boolean;
+  /** B stored [N, K]. */
+  transB: boolean;
+  /** Bias [N]. */
+  bias?: Tensor;
+  /** Activation. */
+  activation?: Activation;
+  /** Negative slope of leaky_relu. */
+  alpha?: number;
+  /** Residual (same shape as C). */
+  residual?: Tensor;
+  /** B does not change while this tensor lives: its texture is cached. */
+  constantB?: boolean;
+  /** The output tensor to fill. */
+  out: Tensor;
+}
+
+let dummy: GpuBuffer | null = null;
+
+/** Records the texture-operand product into `req.out`. The caller checks `texFits` first. */
+export function matmulTex(a: Tensor, b: Tensor, req: TexRequest): void {
+  const be = backend();
+  const { tile, m, n, k, batch, transA, transB } = req;
+  if (tile.tm < 1 || tile.tn % 4 !== 0) throw new RangeError(`matmul_tex: bad tile ${tile.tm}x${tile.tn}`);
+  const rows = batch * m;
+  const k4 = Math.ceil(k / 4);
+  const aTex = tile.texA !== false || transA || k % 4 !== 0;
+  if (transA && batch > 1) throw new RangeError("matmul_tex: a batched transposed A is not supported");
+  sweepWeights();
+  // B → texture: cached for constant weights, else packed for this call.
+  let bPacked: Packed;
+  let temp: Packed | null = null;
+  const hit = req.constantB ? weightCache.get(b) : undefined;
+  if (hit && hit.trans === transB) bPacked = hit.packed;
+  else {
+    // B is [K, N] (or [N, K] transposed): texture rows run over K, texels over 4 columns of N.
+    bPacked = pack(b.buf, { rows: k, cols: n, trans: transB, height: k4 * 4 });
+    if (req.constantB) {
+      if (hit) release(hit.packed);
+      weightCache.set(b, { trans: transB, packed: bPacked });
+    } else temp = bPacked;
+  }
+  let aBind: Binding = a.buf;
+  let aPacked: Packed | null = null;
+  if (aTex) {
+    aPacked = pack(a.buf, { rows, cols: k, trans: transA, height: rows });
+    aBind = { view: aPacked.view };
+  }
+  const vecC = n % 4 === 0;
+  const code = matmulTexSource(tile, aTex, vecC);
+  const kernel = be.kernel(code, {
+    storageBindings: 5,
+    hasUniform: true,
+    label: `matmul_tex:${aTex ? "ab" : "b"}${tile.tm}x${tile.tn}${vecC ? "vC" : ""}`,
+    layout: texLayout(aTex),
+  });
+  const act = req.activation ?? "none";
+  const slope = act === "relu" ? 0 : act === "leaky_relu" ? req.alpha ?? 0.01 : 1;
+  const u = new Uniforms().int(rows, n, k4, Math.ceil(n / 4)).float(
+    req.bias ? 1 : 0,
+    slope,
+    req.residual ? 1 : 0,
+  );
+  dummy ??= be.alloc(16);
+  be.dispatch(kernel, [
+    aBind,
+    { view: bPacked.view },
+    req.bias?.buf ?? dummy,
+    req.residual?.buf ?? dummy,
+    req.out.buf,
+  ], {
+    uniforms: u.build(),
+    workgroups: [Math.ceil(n / (tile.tn * tile.wgx)), Math.ceil(rows / (tile.tm * tile.wgy)), 1],
+  });
+  if (aPacked) release(aPacked);
+  if (temp) release(temp);
+}
