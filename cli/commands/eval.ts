@@ -110,6 +110,7 @@ Options:
   --json                 print {"mpjpe":{"average":…,"per_action":{…}},"p_mpjpe":{…},"frames":…} (mm)
   --svg FILE             also write a per-action bar chart (MPJPE and P-MPJPE)
   --batch N              frames per GPU batch (default 1024)
+  --weights-dtype T      f32 (default) or f16: Linear weights stored as f16 (adapters with shader-f16)
   -h, --help             this help
 
 Examples:
@@ -164,6 +165,7 @@ async function runH36m(args: string[]): Promise<number> {
       json: { type: "boolean", default: false },
       svg: { type: "string" },
       batch: { type: "string" },
+      "weights-dtype": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -187,7 +189,11 @@ async function runH36m(args: string[]): Promise<number> {
   const batch = values.batch === undefined ? 1024 : Number(values.batch);
   if (!Number.isSafeInteger(batch) || batch < 1) throw new InputError(`eval h36m: --batch must be ≥ 1`);
   await initEngine();
-  const lifter = await loadLifter(values.weights);
+  const dtype = values["weights-dtype"] ?? "f32";
+  if (dtype !== "f32" && dtype !== "f16") {
+    throw new InputError(`eval h36m: --weights-dtype must be f32 or f16, got "${dtype}"`);
+  }
+  const lifter = await loadLifter(values.weights, { weightsDtype: dtype });
   const input = values.input ?? lifter.meta.input;
   if (input !== "gt" && input !== "sh") {
     throw new InputError(`eval h36m: --input must be gt or sh, got "${input}"`);

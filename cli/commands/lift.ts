@@ -17,6 +17,7 @@ import { initEngine } from "../../engine/backend.ts";
 import { EnvironmentError, InputError } from "../../engine/errors.ts";
 import { writeFileAtomic } from "../../engine/fs.ts";
 import { type Lifter, type LiftOptions, loadLifter } from "../../models/lifter.ts";
+import type { WeightDtype } from "../../layers/linear.ts";
 import type { Keypoints3D } from "../../pose/convert.ts";
 import { DEFAULT_MIN_SCORE } from "../../pose/convert.ts";
 import { oneEuroFilterDocument } from "../../pose/filters/one_euro.ts";
@@ -81,7 +82,10 @@ export function resolveWeights(options: { model?: string; weights?: string } = {
 }
 
 /** Loads a lifter from a resolved weights source (BN folded; errors name the file). */
-export async function openLifter(source: WeightsSource): Promise<Lifter> {
+export async function openLifter(
+  source: WeightsSource,
+  options: { weightsDtype?: WeightDtype } = {},
+): Promise<Lifter> {
   let bytes: Uint8Array | null = null;
   if (source.path !== null) {
     try {
@@ -109,7 +113,14 @@ export async function openLifter(source: WeightsSource): Promise<Lifter> {
       });
     }
   }
-  return await loadLifter(bytes ?? source.path!);
+  return await loadLifter(bytes ?? source.path!, { weightsDtype: options.weightsDtype });
+}
+
+/** Parses `--weights-dtype` (f32 or f16; default f32). */
+export function weightsDtypeFlag(text: string | undefined): WeightDtype {
+  if (text === undefined) return "f32";
+  if (text !== "f32" && text !== "f16") throw new InputError(`--weights-dtype ${text}: expected f32 or f16`);
+  return text;
 }
 
 /** Options of `liftPoseDocument`. */
@@ -273,6 +284,8 @@ Options:
   --min-score X      joints scored below X are missing (default ${LIFT_MIN_SCORE}; posegpu convert uses ${DEFAULT_MIN_SCORE})
   --min-joints N     fewest present H36M-17 joints to lift a person-frame (default ${MIN_JOINTS})
   --batch-size N     network batch size (default: the lifter's)
+  --weights-dtype T  f32 (default) or f16: store the Linear weights as f16 on adapters with shader-f16
+                     (half the weight bytes; outputs move by hundredths of a mm)
   --track ID         BVH output: which track (default: the first)
   --view FILE.html   also write the HTML viewer of the result
   --json             print a JSON summary on stdout (numbers: people, frames, poses/s, ...)
@@ -307,6 +320,7 @@ export const command: Command = {
       "min-score": { type: "string" },
       "min-joints": { type: "string" },
       "batch-size": { type: "string" },
+      "weights-dtype": { type: "string" },
       track: { type: "string" },
       view: { type: "string" },
       json: { type: "boolean", default: false },
@@ -350,6 +364,7 @@ export const command: Command = {
     if (batch !== undefined && !Number.isInteger(batch)) {
       throw new InputError(`--batch-size ${batch}: not an integer`);
     }
+    const weightsDtype = weightsDtypeFlag(values["weights-dtype"] as string | undefined);
     const trackText = values.track as string | undefined;
     const track = trackText === undefined ? undefined : Number(trackText);
     if (track !== undefined && !Number.isInteger(track)) {
@@ -377,7 +392,7 @@ export const command: Command = {
     const progress = (msg: string): void => console.error(`posegpu lift: ${msg}`);
     progress(`${input}: ${doc.people.length} tracks, skeleton ${doc.skeleton}; loading ${source.label}`);
     await initEngine();
-    const lifter = await openLifter(source);
+    const lifter = await openLifter(source, { weightsDtype });
     try {
       const result = await liftPoseDocument(lifter, doc, {
         batchSize: batch,
