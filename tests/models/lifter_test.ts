@@ -284,6 +284,16 @@ Deno.test("lifter (srnet single frame, screen normalisation) equals the manual f
   await Deno.remove(path);
 });
 
+Deno.test("lifter rejects SRNet norm=lcn (its outputs need the repository's camera post-processing)", async () => {
+  const { path } = await writeModel("srnet", { channels: 40, norm: "lcn" }, SCREEN);
+  await assert.rejects(
+    () => loadLifter(path),
+    (e: Error) =>
+      e instanceof InputError && /srnet config norm=lcn: lifting to mm supports norm=base/.test(e.message),
+  );
+  await Deno.remove(path);
+});
+
 Deno.test("lifter (videopose, temporal) equals per-frame windows with repeated edges", async () => {
   const config = { channels: 32, filter_widths: [3, 3] };
   const { path, meta } = await writeModel("videopose", config, SCREEN);
