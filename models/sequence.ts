@@ -3,7 +3,10 @@
  * padded by replicating its first and last frames so that the output has one pose per input frame
  * (`(receptive_field − 1)/2` frames each side; a causal model pads only the past), and with `flip` the
  * horizontally mirrored sequence (x negated, left/right keypoints swapped) is run in the same batch and
- * its un-mirrored output averaged in. One forward pass, one GPU submit.
+ * its un-mirrored output averaged in. One forward pass, one GPU submit. This is VideoPose3D's (and the
+ * SRNet repository's) `UnchunkedGenerator` (`np.pad(…, (pad + causal_shift, pad − causal_shift), 'edge')`,
+ * flipped copy with x negated and `kps_left`/`kps_right` swapped) followed by `evaluate` (output x negated,
+ * `joints_left`/`joints_right` swapped back, mean of the two).
  * @module
  */
 

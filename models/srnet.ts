@@ -32,6 +32,12 @@
  * (quirk 1); this implementation computes the same function at those widths and the natural
  * generalisation at any other width (used by the small test fixtures).
  *
+ * Temporal padding: the forward pads nothing (every conv is "valid": the official bilinear tap sampler
+ * lands on integer frames t + j·d, so T' = T − receptive_field + 1; the unused `replication_padding`
+ * of its base class and the reflection-padded `Same_Model` play no part in `TemporalModel`). Whole
+ * sequences get one pose per frame through `inferSequence`: edge padding and flip averaging exactly as
+ * the repository's `UnchunkedGenerator` + `evaluate` (the same as VideoPose3D's).
+ *
  * Repository flags that reach the model: `norm=lcn` (`--norm lcn`) adds the input 2D to the output's
  * x, y after the roots are dropped (`y[..., :2] += x`, the official `TemporalModelBase.forward`; it needs
  * T' = T, i.e. single-frame widths); `dense` is accepted and ignored, as by the official `TemporalModel`
