@@ -23,7 +23,7 @@ import {
 } from "./cameras.ts";
 import { actionOfSequence, type ActionTable, actionTable } from "./metrics/per_action.ts";
 import { mpjpePerFrame, pMpjpePerFrame } from "./metrics/mpjpe.ts";
-import { occurrence, rarestIndices } from "./rare_pose.ts";
+import { occurrenceParallel, rarestIndices } from "./rare_pose.ts";
 
 /** Standard training subjects. */
 export const H36M_TRAIN_SUBJECTS: readonly string[] = ["S1", "S5", "S6", "S7", "S8"];
@@ -98,7 +98,7 @@ export interface H36mRareOptions {
   percent: number;
   /** Subjects whose poses form the training set (default `H36M_TRAIN_SUBJECTS`). */
   trainSubjects?: readonly string[];
-  /** Only these actions of the training subjects (cross-action protocol); default all. */
+  /** Only these training actions (cross-action protocol; names as `actionOfSequence`); default all. */
   trainActions?: readonly string[];
   /** Every k-th training frame (default 10): occurrence costs test × train pose pairs. */
   trainStride?: number;
@@ -112,7 +112,7 @@ export interface H36mProtocolOptions {
   input?: "gt" | "sh";
   /** Test subjects (default `H36M_TEST_SUBJECTS`). */
   subjects?: readonly string[];
-  /** Only these actions (default all). */
+  /** Only these actions (names as `actionOfSequence` gives them: "TakingPhoto" = "Photo"; default all). */
   actions?: readonly string[];
   /** Only these camera ids (default all of the subject). */
   cameras?: readonly string[];
@@ -234,6 +234,11 @@ function wanted(list: readonly string[] | undefined, value: string): boolean {
   return list === undefined || list.includes(value);
 }
 
+/** An action filter in the form `actionOfSequence` gives (`"TakingPhoto"` selects `"Photo"`). */
+function actionList(list: readonly string[] | undefined): string[] | undefined {
+  return list?.map(actionOfSequence);
+}
+
 /**
  * Runs the Human3.6M protocol for `lift` on `data` (a data folder path or a source). Throws `InputError`
  * when the lifter returns the wrong number of values or the data is malformed.
@@ -247,12 +252,13 @@ export async function runH36mProtocol(
   const input = options.input ?? "gt";
   const units: H36mUnitResult[] = [];
   const gtCam: Float32Array[] = []; // per unit, camera-frame ground truth (for the rare-pose ranking)
+  const actions = actionList(options.actions);
   for (const subject of options.subjects ?? H36M_TEST_SUBJECTS) {
     const sequences = await source.loadSubject(subject);
     const cams = source.cameras(subject);
     for (const [sequence, seq] of sequences) {
       const action = actionOfSequence(sequence);
-      if (!wanted(options.actions, action)) continue;
+      if (!wanted(actions, action)) continue;
       const frames = seq.pos3d.length / 51;
       for (const [cameraId, camera] of cams) {
         if (!wanted(options.cameras, cameraId)) continue;
@@ -316,11 +322,12 @@ async function restrictToRare(
 ): Promise<void> {
   const stride = Math.max(1, Math.floor(rare.trainStride ?? 10));
   const train: Float32Array[] = [];
+  const trainActions = actionList(rare.trainActions);
   for (const subject of rare.trainSubjects ?? H36M_TRAIN_SUBJECTS) {
     const sequences = await source.loadSubject(subject);
     const cams = source.cameras(subject);
     for (const [sequence, seq] of sequences) {
-      if (!wanted(rare.trainActions, actionOfSequence(sequence))) continue;
+      if (!wanted(trainActions, actionOfSequence(sequence))) continue;
       for (const [cameraId, camera] of cams) {
         if (!wanted(cameraFilter, cameraId)) continue;
         const rel = rootRelative(worldToCamera(seq.pos3d, camera));
@@ -341,7 +348,8 @@ async function restrictToRare(
     testSet.set(g, at);
     at += g.length;
   }
-  const occ = occurrence(testSet, trainSet, { joints: 17, root: 0, sigmas: rare.sigmas });
+  // One Web Worker per core where available (bit-identical to the one-thread `occurrence`).
+  const occ = await occurrenceParallel(testSet, trainSet, { joints: 17, root: 0, sigmas: rare.sigmas });
   const keep = new Uint8Array(occ.length);
   for (const i of rarestIndices(occ, rare.percent)) keep[i] = 1;
   let offset = 0;

@@ -192,3 +192,90 @@ export function rarestIndices(occurrences: ArrayLike<number>, percent: number): 
   );
   return Int32Array.from(order.slice(0, count));
 }
+
+/** Options of `occurrenceParallel`. */
+export interface ParallelOccurrenceOptions extends RarePoseOptions {
+  /**
+   * Web Workers to split the test poses over (default `navigator.hardwareConcurrency`, at most 16); 1, or
+   * an environment without workers, computes in this thread.
+   */
+  workers?: number;
+  /** Below this many test × training pose pairs one thread is used (default 2²⁰). */
+  minPairs?: number;
+}
+
+/**
+ * `occurrence` split over Web Workers, one contiguous slice of the test poses each (every test pose
+ * still sums over the whole training set in the same order, so the result is bit-identical to
+ * `occurrence`); σ is resolved once here. Falls back to this thread when a worker cannot start.
+ */
+export async function occurrenceParallel(
+  test: PoseSet,
+  train: PoseSet,
+  options: ParallelOccurrenceOptions = {},
+): Promise<Float64Array> {
+  const joints = options.joints ?? 17;
+  const n = poseCount(test, joints, "test set");
+  const m = poseCount(train, joints, "training set");
+  if (m === 0) throw new InputError("rare pose: the training set is empty");
+  const root = options.root === undefined ? 0 : options.root;
+  const sigmas = options.sigmas ?? jointSigmas(train, { joints, root });
+  const resolved: RarePoseOptions = {
+    joints,
+    root,
+    sigmas: typeof sigmas === "number" ? sigmas : Array.from(sigmas),
+    blockSize: options.blockSize,
+  };
+  weights(resolved.sigmas!, joints); // validates before any worker starts
+  const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ??
+    1;
+  const k = Math.min(Math.max(1, Math.floor(options.workers ?? cores)), 16, n);
+  if (k <= 1 || typeof Worker === "undefined" || n * m < (options.minPairs ?? 2 ** 20)) {
+    return occurrence(test, train, resolved);
+  }
+  try {
+    return await occurrenceInWorkers(test, train, { options: resolved, workers: k, n });
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    return occurrence(test, train, resolved);
+  }
+}
+
+async function occurrenceInWorkers(
+  test: PoseSet,
+  train: PoseSet,
+  job: { options: RarePoseOptions; workers: number; n: number },
+): Promise<Float64Array> {
+  const stride = (job.options.joints ?? 17) * 3;
+  const per = Math.ceil(job.n / job.workers);
+  const started: Worker[] = [];
+  try {
+    const parts = Array.from({ length: job.workers }, (_, w) => {
+      const from = w * per, to = Math.min(job.n, from + per);
+      if (from >= to) return Promise.resolve(new Float64Array(0));
+      const worker = new Worker(new URL("./rare_pose_worker.ts", import.meta.url).href, { type: "module" });
+      started.push(worker);
+      return new Promise<Float64Array>((resolve, reject) => {
+        worker.onmessage = (e: MessageEvent<{ occ?: Float64Array; error?: string }>) => {
+          if (e.data.error !== undefined) reject(new InputError(e.data.error));
+          else resolve(e.data.occ!);
+        };
+        worker.onerror = (e: ErrorEvent) => {
+          e.preventDefault();
+          reject(new Error(`rare pose worker failed: ${e.message}`));
+        };
+        worker.postMessage({
+          test: test.slice(from * stride, to * stride),
+          train,
+          options: job.options,
+        });
+      });
+    });
+    const results = await Promise.all(parts);
+    const out = new Float64Array(job.n);
+    results.forEach((r, w) => out.set(r, w * per));
+    return out;
+  } finally {
+    for (const w of started) w.terminate();
+  }
+}

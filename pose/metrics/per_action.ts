@@ -25,16 +25,26 @@ export const H36M_ACTIONS: readonly string[] = [
   "WalkTogether",
 ];
 
-const ALIASES: Record<string, string> = { TakingPhoto: "Photo", WalkingDog: "WalkDog" };
+const CANONICAL = new Map<string, string>(H36M_ACTIONS.map((a) => [a.toLowerCase(), a]));
+/** Long forms used by some releases (S1's "TakingPhoto"/"WalkingDog" in the original files). */
+const ALIASES: Record<string, string> = {
+  takingphoto: "Photo",
+  walkingdog: "WalkDog",
+  walkingtogether: "WalkTogether",
+};
 
 /**
- * The action of a Human3.6M sequence name: the trailing sub-sequence number is dropped and the long forms
- * map to the short ones (`"Directions 1"` → `"Directions"`, `"TakingPhoto 2"` → `"Photo"`,
- * `"WalkingDog"` → `"WalkDog"`).
+ * The action of a Human3.6M sequence name, as the papers group them: a trailing camera id
+ * (`".54138969"`) and sub-sequence number (`" 1"`, `"_2"`, `"-3"`) are dropped, so both sub-sequences of an
+ * action merge, and the name is matched to the 15 actions of `H36M_ACTIONS` ignoring case, spaces, `_` and
+ * `-`, with the long forms mapped to the short ones as VideoPose3D does (`"TakingPhoto 2"` → `"Photo"`,
+ * `"WalkingDog"` → `"WalkDog"`, `"Walking Together"` → `"WalkTogether"`, `"sitting_down_1"` →
+ * `"SittingDown"`). Other names come back trimmed, without their number.
  */
 export function actionOfSequence(sequence: string): string {
-  const base = sequence.replace(/[\s_]+\d+$/, "").trim();
-  return ALIASES[base] ?? base;
+  const base = sequence.trim().replace(/\.\d{8}$/, "").replace(/[\s_-]*\d+$/, "").trim();
+  const key = base.toLowerCase().replace(/[\s_-]+/g, "");
+  return CANONICAL.get(key) ?? ALIASES[key] ?? base;
 }
 
 /** Errors of one evaluated unit (e.g. one sequence seen from one camera). */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { InputError } from "../../engine/errors.ts";
 import { writeSafetensors } from "../../engine/safetensors.ts";
 import { type H36mLiftMeta, h36mSplit, runH36mProtocol } from "../../pose/protocol_h36m.ts";
+import { actionOfSequence, H36M_ACTIONS } from "../../pose/metrics/per_action.ts";
 
 // A standing pose (H36M-17, mm, world frame, root at the origin) and an odd one with the arms far up.
 const STAND = [
@@ -220,4 +221,47 @@ Deno.test("bad lifter output and missing data are input errors", async () => {
   await assert.rejects(() => runH36mProtocol(oracle, dir, { subjects: ["S7"] }), InputError);
   await assert.rejects(() => runH36mProtocol(oracle, join(dir, "nowhere")), InputError);
   assert.throws(() => h36mSplit("cross-action"), InputError);
+});
+
+Deno.test("action names: sub-sequences merge, long forms and separators map to the 15 paper actions", () => {
+  const cases: [string, string][] = [
+    ["Directions 1", "Directions"],
+    ["Directions", "Directions"],
+    ["Sitting 2", "Sitting"],
+    ["SittingDown", "SittingDown"],
+    ["sitting_down_1", "SittingDown"],
+    ["TakingPhoto", "Photo"],
+    ["TakingPhoto 1", "Photo"],
+    ["Photo_2", "Photo"],
+    ["WalkingDog 1", "WalkDog"],
+    ["Walking Dog", "WalkDog"],
+    ["WalkDog", "WalkDog"],
+    ["Walking 1.54138969", "Walking"],
+    ["walking-2", "Walking"],
+    ["WalkTogether 1", "WalkTogether"],
+    ["Walking Together", "WalkTogether"],
+    ["  Greeting 1 ", "Greeting"],
+    ["Juggling 3", "Juggling"],
+  ];
+  for (const [name, action] of cases) assert.equal(actionOfSequence(name), action, name);
+  // Every paper action is a fixed point.
+  for (const a of H36M_ACTIONS) assert.equal(actionOfSequence(a), a);
+});
+
+Deno.test("action filters take any spelling; per-action means, then their mean (hand-computed)", async () => {
+  // Offsets per sequence: every non-root joint moves L, so a frame's MPJPE is 16/17·L.
+  const L: Record<string, number> = { "Walking 1": 17, "Walking": 51, "Directions": 34 };
+  const lift = (_x: Float32Array, meta: H36mLiftMeta) => {
+    const out = cameraFrame(meta);
+    for (let i = 0; i < out.length; i += 3) if (i % 51 !== 0) out[i + 2] += L[meta.sequence];
+    return Promise.resolve(out);
+  };
+  const r = await runH36mProtocol(lift, dir, { subjects: ["S9"], actions: ["walking_1"] });
+  assert.deepEqual(r.mpjpe.rows.map((x) => [x.action, x.frames, x.units]), [["Walking", 12, 4]]);
+  // Walking: 8 frames at 16 mm and 4 at 48 mm (both cameras) → 80/3; a frame-pooled mean.
+  near(r.mpjpe.rows[0].error, (8 * 16 + 4 * 48) / 12, 1e-3, "Walking");
+  const all = await runH36mProtocol(lift, dir, { subjects: ["S9"] });
+  // Directions 32 mm over 6 frames; the average weighs the two actions equally (not by frames: 28.44).
+  near(all.mpjpe.average, (32 + 80 / 3) / 2, 1e-3, "mean of the per-action means");
+  near(all.mpjpe.pooled, (6 * 32 + 12 * 80 / 3) / 18, 1e-3, "pooled");
 });

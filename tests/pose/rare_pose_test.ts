@@ -1,7 +1,13 @@
 // Rare-pose protocol on hand-computed tiny sets.
 import assert from "node:assert/strict";
 import { InputError } from "../../engine/errors.ts";
-import { jointSigmas, occurrence, poseSimilarity, rarestIndices } from "../../pose/rare_pose.ts";
+import {
+  jointSigmas,
+  occurrence,
+  occurrenceParallel,
+  poseSimilarity,
+  rarestIndices,
+} from "../../pose/rare_pose.ts";
 
 const near = (a: number, b: number, what: string) =>
   assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
@@ -107,4 +113,27 @@ Deno.test("rare pose: bad input throws InputError", () => {
     InputError,
   );
   assert.throws(() => rarestIndices([1], 120), InputError);
+});
+
+Deno.test("occurrenceParallel: Web Workers give bit-identical occurrences; bad input still throws", async () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5;
+  // 101 test poses (not a multiple of the worker count) against 40 training poses, 17 joints.
+  const test = Float32Array.from({ length: 101 * 51 }, () => 400 * rnd());
+  const train = Float32Array.from({ length: 40 * 51 }, () => 400 * rnd());
+  const one = occurrence(test, train);
+  for (const workers of [2, 3]) {
+    const par = await occurrenceParallel(test, train, { workers, minPairs: 0 });
+    assert.equal(par.length, one.length);
+    for (let i = 0; i < one.length; i++) {
+      assert.ok(Object.is(par[i], one[i]), `workers ${workers}, pose ${i}: ${par[i]} vs ${one[i]}`);
+    }
+  }
+  const fixed = await occurrenceParallel(test, train, { workers: 2, minPairs: 0, sigmas: 50 });
+  assert.deepEqual(fixed, occurrence(test, train, { sigmas: 50 }));
+  await assert.rejects(
+    () => occurrenceParallel(test, train, { workers: 2, minPairs: 0, sigmas: [1, 2] }),
+    InputError,
+  );
+  await assert.rejects(() => occurrenceParallel(new Float32Array(50), train, { workers: 2 }), InputError);
 });
