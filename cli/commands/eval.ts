@@ -95,16 +95,20 @@ Usage:
 
 Lifts every frame of every sequence × camera of the test subjects with a posegpu checkpoint (posegpu
 train, or the shipped weights/) and reports MPJPE (root-aligned) and P-MPJPE (similarity-aligned) in mm
-per action — the mean over the action's frames of all sequences and cameras — and the average over
-actions. 2D input: the ground truth projected through each camera (gt) or the Stacked Hourglass
-detections (sh; Neck/Nose filled as the Thorax–Head midpoint for 17-joint models).
+per action — the mean over the action's frames of all sequences and cameras, sub-sequences merged
+("Walking 1" and "Walking" are Walking; TakingPhoto is Photo, WalkingDog WalkDog) — and the average over
+actions (the unweighted mean of the per-action means, as the papers report it). 2D input: the ground
+truth projected through each camera (gt) or the Stacked Hourglass detections (sh; Neck/Nose filled as
+the Thorax–Head midpoint for 17-joint models).
 
 Options:
   --data DIR             Human3.6M folder (S<n>.safetensors + cameras.json)
   --weights FILE         posegpu checkpoint (model, configuration and normalisation in its metadata)
   --subjects LIST        test subjects (default S9,S11)
   --input gt|sh          2D input (default: the one the checkpoint was trained on)
-  --rare R               only the rarest R% of test poses by occurrence in the training set (SRNet)
+  --rare R               only the rarest R% of test poses (all cameras pooled) by occurrence in the
+                         training set (SRNet; poses root-relative in each camera's frame, every 10th
+                         training frame, σ per joint = the training set's spread; see pose/rare_pose.ts)
   --train-data DIR       folder of the training subjects for --rare (default --data)
   --train-subjects LIST  training subjects for --rare (default S1,S5,S6,S7,S8)
   --json                 print {"mpjpe":{"average":…,"per_action":{…}},"p_mpjpe":{…},"frames":…} (mm)
@@ -180,6 +184,12 @@ async function runH36m(args: string[]): Promise<number> {
   const subjects = subjectList("--subjects", values.subjects, H36M_TEST_SUBJECTS);
   const trainSubjects = subjectList("--train-subjects", values["train-subjects"], H36M_TRAIN_SUBJECTS);
   let rare: number | undefined;
+  if (
+    values.rare === undefined &&
+    (values["train-data"] !== undefined || values["train-subjects"] !== undefined)
+  ) {
+    throw new InputError("eval h36m: --train-data and --train-subjects only apply with --rare R");
+  }
   if (values.rare !== undefined) {
     rare = Number(values.rare);
     if (!(rare > 0 && rare <= 100)) {

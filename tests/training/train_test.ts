@@ -189,6 +189,17 @@ Deno.test("posegpu train + eval h36m --json on the tiny folder", async () => {
     ]);
     assert.equal(code3, 0);
     assert.match(await Deno.readTextFile(svg), /<svg[\s\S]*MPJPE/);
+    // --train-subjects / --train-data belong to --rare: alone they are a clear input error.
+    const errors: string[] = [];
+    console.error = (s: string) => errors.push(s);
+    const args = ["eval", "h36m", "--data", dir, "--subjects", "S8", "--weights", out, "--json"];
+    assert.equal(await main([...args, "--train-subjects", "S1"]), 1);
+    assert.equal(await main([...args, "--train-data", dir]), 1);
+    assert.equal(errors.length, 2);
+    assert.ok(
+      errors.every((e) => /--train-data and --train-subjects only apply with --rare/.test(e)),
+      errors[0],
+    );
   } finally {
     console.error = quiet;
     console.log = log;
