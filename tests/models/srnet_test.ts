@@ -25,26 +25,26 @@ const CASES = [
   "srnet_all_multiply",
   "srnet_all_add",
   "srnet_t27_all_concat",
+  "srnet_t27_causal",
 ];
 for (const name of CASES) {
   Deno.test(`${name} matches PyTorch (forward, state dict, folded)`, () => checkCase(name));
 }
 
-Deno.test("srnet temporal sequence inference with flip matches PyTorch", async () => {
-  const { model, stateDict } = await loadCase("srnet_t27_multiply");
-  await model.loadStateDict(stateDict, { fold: true });
-  const seq = await ioTensor("srnet_t27_multiply.seq_input");
-  const x = tensor(seq.data, seq.shape);
-  const y = tidy(() => (model as Srnet).inferSequence(x, { flip: true }));
-  assertClose(
-    await y.read(),
-    (await ioTensor("srnet_t27_multiply.seq_output_flip")).data,
-    "srnet sequence + flip",
-  );
-  x.dispose();
-  y.dispose();
-  model.dispose();
-});
+for (const name of ["srnet_t27_multiply", "srnet_t27_causal"]) {
+  Deno.test(`${name}: sequence inference (edge padding) with flip matches PyTorch`, async () => {
+    const { model, stateDict } = await loadCase(name);
+    await model.loadStateDict(stateDict, { fold: true });
+    const seq = await ioTensor(`${name}.seq_input`);
+    const x = tensor(seq.data, seq.shape);
+    const y = tidy(() => (model as Srnet).inferSequence(x, { flip: true }));
+    assert.deepEqual(y.shape, [20, 17, 3]);
+    assertClose(await y.read(), (await ioTensor(`${name}.seq_output_flip`)).data, `${name} sequence + flip`);
+    x.dispose();
+    y.dispose();
+    model.dispose();
+  });
+}
 
 Deno.test("srnet official shapes at 1024 channels: channel split, 265 keys, context widths", () => {
   assert.deepEqual(splitChannels([8, 8, 10, 8, 8], 1024), [195, 195, 243, 195, 196]);
