@@ -42,6 +42,11 @@ export interface CropTransformOptions {
   shift?: readonly [number, number];
   /** Return the crop → image map instead (default false). */
   inverse?: boolean;
+  /**
+   * Round the three point pairs to float32 as the references do (`np.zeros((3, 2), np.float32)`, the
+   * third point computed in float32) before solving in float64 (`cv2.getAffineTransform`). Default false.
+   */
+  float32?: boolean;
 }
 
 /**
@@ -58,17 +63,21 @@ export function getAffineTransform(
   const shift = options.shift ?? [0, 0];
   const rot = (Math.PI * (options.rotation ?? 0)) / 180;
   const sn = Math.sin(rot), cs = Math.cos(rot);
+  const f = options.float32 ? Math.fround : (v: number) => v;
+  const pt = (x: number, y: number): [number, number] => [f(x), f(y)];
   const dir = (p: [number, number]): [number, number] => [p[0] * cs - p[1] * sn, p[0] * sn + p[1] * cs];
-  const third = (a: [number, number], b: [number, number]): [number, number] => [
-    b[0] - (a[1] - b[1]),
-    b[1] + (a[0] - b[0]),
-  ];
+  // get_3rd_point: b + (−(a − b)_y, (a − b)_x), in the points' own precision.
+  const third = (a: [number, number], b: [number, number]): [number, number] => {
+    const d = [f(a[0] - b[0]), f(a[1] - b[1])];
+    return pt(b[0] - d[1], b[1] + d[0]);
+  };
   const [dw, dh] = outputSize;
-  const s0: [number, number] = [center[0] + scale[0] * shift[0], center[1] + scale[1] * shift[1]];
+  const c0 = center[0] + scale[0] * shift[0], c1 = center[1] + scale[1] * shift[1];
+  const s0 = pt(c0, c1);
   const sd = dir([0, scale[0] * -0.5]);
-  const s1: [number, number] = [s0[0] + sd[0], s0[1] + sd[1]];
-  const d0: [number, number] = [dw * 0.5, dh * 0.5];
-  const d1: [number, number] = [d0[0], d0[1] - dw * 0.5];
+  const s1 = pt(c0 + sd[0], c1 + sd[1]);
+  const d0 = pt(dw * 0.5, dh * 0.5);
+  const d1 = pt(dw * 0.5, dh * 0.5 - dw * 0.5);
   const src = [s0, s1, third(s0, s1)], dst = [d0, d1, third(d0, d1)];
   return options.inverse ? affineFromPoints(dst, src) : affineFromPoints(src, dst);
 }

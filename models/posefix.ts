@@ -1,18 +1,33 @@
 /**
  * PoseFix (Moon et al., CVPR 2019; mks0601/PoseFix_RELEASE, TF1): a model-agnostic 2D pose refiner.
  * Its network is Simple Baselines' pose_resnet with 3 + K input channels: the image crop, normalised,
- * concatenated with K Gaussian heatmaps of the input pose at input resolution (σ = 7 at 256×192).
- * Heatmap logits are turned into coordinates by a softmax over H·W and the soft-argmax
- * `x = Σ p·(col+1) − 1` (likewise y), × input/output size (4), then mapped back through the inverse
- * crop transform. Test time: the crop comes from the input pose's box (PoseFix's COCO loader extends the
- * keypoint box 10% per side, clipped to the image), fixed to the input aspect (4:3, h:w) and ×1.25;
- * flip test averages with the mirrored input (pairs swapped); each keypoint keeps its input score.
+ * concatenated with K Gaussian heatmaps of the input pose at input resolution. Heatmap logits are turned
+ * into coordinates by a softmax over H·W and the soft-argmax `x = Σ p·(col+1) − 1` (likewise y), × the
+ * input/output ratio (4).
+ *
+ * Test time follows PoseFix_RELEASE `main/test.py` + `gen_batch.py` (stage 'test') + `data/COCO/dataset.py`
+ * (`input_pose_load`) with the default `normalization: "posefix_tf"`:
+ * - the box is the extent of **all** K input keypoints (whatever their score), widened ×1.2 about its
+ *   centre (a zero extent counts as 20 px), not clipped to the image; cast to float32; then fixed to the
+ *   input aspect (w/h = 0.75 at 256×192) and ×1.25 (`get_affine_transform`, points in float32);
+ * - the crop is `cv2.warpAffine` (bilinear, black border) of the image read by `cv2.imread`, i.e. **BGR**,
+ *   minus `pixel_means` [123.68, 116.78, 103.94] in that channel order, no division;
+ * - every joint is drawn (`input_pose_valid` = 1) as `exp(−((col − x)/σ)²/2 − ((row − y)/σ)²/2) · 255`,
+ *   σ = 7 for 64-row heatmaps (256×192), 9 for 96 rows (384×288); a joint with score ≤ 0 keeps its
+ *   image coordinates untransformed (the reference only maps joints with a positive score);
+ * - the flip test mirrors the crop and the input joints (`W − 1 − x`, pairs swapped), mirrors the
+ *   output back and averages the coordinates;
+ * - coordinates go back to the image as `x / W · (x1 − x0) + x0` over the crop box `crop_info`;
+ * - `refineResults` then gives every keypoint the input record's score, applies the per-image OKS-NMS
+ *   (`oks_nms`, threshold 0.9, areas = crop box areas) and writes `[x, y, 1] × K` rounded to 3 decimals
+ *   with `score` = the input score rounded to 4, in the reference's record order.
+ *
+ * `normalization: "imagenet"` is for PyTorch-trained ports: RGB, torchvision ToTensor + Normalize and
+ * heatmaps peaking at 1 (everything else as above).
  *
  * State-dict keys are pose_resnet's (models/pose_resnet.ts) with `conv1.weight` `[64, 3 + K, 7, 7]`, the
- * layout a PyTorch port of PoseFix (pose_resnet with a widened first conv) would save.
- *
- * Normalisation: `imagenet` (default; torchvision ToTensor + Normalize, heatmaps peak at 1) or
- * `posefix_tf` (PoseFix_RELEASE: RGB mean subtraction [123.68, 116.78, 103.94], no std, heatmaps ×255).
+ * layout a PyTorch port of PoseFix (pose_resnet with a widened first conv) would save. PoseFix_RELEASE's
+ * TF batch norms use ε = 1e-9 (pose_resnet: 1e-5): a converter from its checkpoints folds that in.
  *
  * Training (`posefixBatch` + `posefixLoss`): crops around the ground-truth box, input poses synthesised
  * from the ground truth with PoseFix's error statistics (pose/synthesis.ts), PoseFix's integral loss
@@ -30,22 +45,17 @@ import {
   type ImageLike,
   IMAGENET_NORMALIZATION,
   type ImageTensor,
+  roundHalfEven,
   softArgmax2d,
   uploadImage,
   warpAffine,
 } from "../engine/kernels/image.ts";
 import { toRgb } from "../pose/image/image.ts";
 import { COCO_17 } from "../pose/skeletons.ts";
+import { COCO_OKS_SIGMAS } from "../pose/coco_eval.ts";
 import { nearPersons, synthesizePose } from "../pose/synthesis.ts";
 import { type ConfigSpec, type ConfigValues, resolveConfig } from "./config.ts";
-import {
-  type Affine,
-  applyAffine,
-  boxCropTransform,
-  boxToCenterScale,
-  getAffineTransform,
-  poseBox,
-} from "./image_ops.ts";
+import { type Affine, applyAffine, type Box, boxToCenterScale, getAffineTransform } from "./image_ops.ts";
 import { PoseResNet } from "./pose_resnet.ts";
 
 /** PoseFix's configuration (PoseFix_RELEASE `config.py` names where it has them). */
@@ -54,27 +64,81 @@ export const POSEFIX_CONFIG = {
   num_joints: { type: "int", default: 17, doc: "keypoints K (COCO 17); the network takes 3 + K channels" },
   input_height: { type: "int", default: 256, doc: "crop height (heatmaps are 1/4)" },
   input_width: { type: "int", default: 192, doc: "crop width" },
-  input_sigma: { type: "float", default: 7, doc: "σ of the input-pose heatmaps, in input pixels" },
+  input_sigma: {
+    type: "float",
+    default: 0,
+    doc: "σ of the input-pose heatmaps in input pixels; 0: PoseFix_RELEASE's (7 at 64-row heatmaps, 9 at 96)",
+  },
   normalization: {
     type: "string",
-    default: "imagenet",
-    choices: ["imagenet", "posefix_tf"],
-    doc: "imagenet: ToTensor+Normalize, heatmaps ×1; posefix_tf: mean subtraction, heatmaps ×255",
+    default: "posefix_tf",
+    choices: ["posefix_tf", "imagenet"],
+    doc:
+      "posefix_tf: BGR minus pixel_means, heatmaps ×255 (PoseFix_RELEASE); imagenet: RGB ToTensor+Normalize, ×1",
   },
-  box_extend: { type: "float", default: 0.2, doc: "extension of the input pose's box (0.2 = 10% per side)" },
+  box_extend: {
+    type: "float",
+    default: 0.2,
+    doc: "the input keypoints' box is widened by this about its centre (0.2: ×1.2, PoseFix_RELEASE)",
+  },
   box_factor: { type: "float", default: 1.25, doc: "crop = aspect-fixed box × this" },
   flip_test: { type: "bool", default: true, doc: "average with the horizontally flipped input" },
+  oks_nms_thr: {
+    type: "float",
+    default: 0.9,
+    doc: "per-image OKS-NMS of refined results (PoseFix_RELEASE oks_nms_thr); ≥ 1 keeps every pose",
+  },
 } as const satisfies ConfigSpec;
 
 /** Resolved PoseFix configuration. */
 export type PoseFixConfig = ConfigValues<typeof POSEFIX_CONFIG>;
 
-/** PoseFix_RELEASE's `pixel_means` (RGB), subtracted without a division. */
+/**
+ * PoseFix_RELEASE's `pixel_means`, subtracted without a division from the crop in **BGR** order (the
+ * reference reads images with `cv2.imread` and never swaps channels): channel 0 (blue) − 123.68, …
+ */
 export const POSEFIX_TF_NORMALIZATION: ChannelNormalization = Object.freeze({
   scale: 1,
   mean: Object.freeze([123.68, 116.78, 103.94]),
   std: Object.freeze([1, 1, 1]),
 });
+
+/** PoseFix_RELEASE's σ of the input-pose heatmaps: 7 for 64-row output maps (256×192), 9 for 96 rows. */
+export function posefixSigma(inputHeight: number): number {
+  return inputHeight / 4 === 96 ? 9 : 7;
+}
+
+/**
+ * The box PoseFix_RELEASE's `input_pose_load` gives an input pose (`[x, y, score] × K`): the extent of
+ * all keypoints, widened by `extend` about its centre (a zero extent counts as 20 px), not clipped.
+ * With `minScore`, only keypoints scored above it count (not the reference's behaviour).
+ */
+export function posefixInputBox(
+  keypoints: ArrayLike<number>,
+  options: { extend?: number; minScore?: number; name?: string } = {},
+): Box {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  const f = 1 + (options.extend ?? 0.2);
+  for (let j = 0; j + 2 < keypoints.length; j += 3) {
+    if (options.minScore !== undefined && !(keypoints[j + 2] > options.minScore)) continue;
+    const x = keypoints[j], y = keypoints[j + 1];
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      throw new InputError(`${options.name ?? "pose"}: keypoint ${j / 3} is not finite (${x}, ${y})`);
+    }
+    x0 = Math.min(x0, x);
+    y0 = Math.min(y0, y);
+    x1 = Math.max(x1, x);
+    y1 = Math.max(y1, y);
+  }
+  if (x0 === Infinity) {
+    throw new InputError(`${options.name ?? "pose"}: no keypoint scored above ${options.minScore}`);
+  }
+  const w = x1 > x0 ? x1 - x0 : 20, h = y1 > y0 ? y1 - y0 : 20;
+  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+  const bx0 = cx - (w / 2) * f, bx1 = cx + (w / 2) * f, by0 = cy - (h / 2) * f, by1 = cy + (h / 2) * f;
+  // gen_batch.py: `bbox = np.array(d['bbox']).astype(np.float32)`.
+  return [Math.fround(bx0), Math.fround(by0), Math.fround(bx1 - bx0), Math.fround(by1 - by0)];
+}
 
 /** Options of `PoseFix.refine`. */
 export interface RefineOptions {
@@ -82,15 +146,26 @@ export interface RefineOptions {
   flip?: boolean;
   /** Poses per forward pass (each doubled by the flip test; default 8). */
   batchSize?: number;
-  /** Input keypoints with a score ≤ this are drawn as blank heatmaps (default 0: every joint counts). */
+  /**
+   * When set, keypoints with a score ≤ this are left out of the box and drawn as blank heatmaps. Unset
+   * (default), every keypoint counts, as in PoseFix_RELEASE.
+   */
   minScore?: number;
   /** Name of the image in error messages. */
   name?: string;
 }
 
+/** A refined pose with its crop box. */
+export interface RefinedPose {
+  /** `[x, y, score] × K`: refined x, y in image pixels, each keypoint's input score. */
+  keypoints: Float32Array;
+  /** The crop box `[x0, y0, x1, y1]` (`crop_info`: aspect-fixed, ×box_factor) in image pixels. */
+  cropBox: [number, number, number, number];
+}
+
 /** The PoseFix refiner: pose_resnet on (image crop ‖ input-pose heatmaps). */
 export class PoseFix extends PoseResNet {
-  /** Resolved configuration. */
+  /** Resolved configuration (`input_sigma` resolved to the σ in use). */
   declare readonly config: PoseFixConfig;
 
   /** Creates the model from (a subset of) `POSEFIX_CONFIG`. */
@@ -104,6 +179,7 @@ export class PoseFix extends PoseResNet {
         `posefix: input_height and input_width must be multiples of 32, got ${c.input_height}×${c.input_width}`,
       );
     }
+    if (c.input_sigma === 0) c.input_sigma = posefixSigma(c.input_height);
     if (!(c.input_sigma > 0)) throw new InputError(`posefix: input_sigma must be > 0, got ${c.input_sigma}`);
     (this as { config: unknown }).config = c;
   }
@@ -113,9 +189,14 @@ export class PoseFix extends PoseResNet {
     return [this.config.input_width, this.config.input_height];
   }
 
-  /** The image normalisation in use. */
+  /** The image normalisation in use (per output channel: BGR for `posefix_tf`). */
   get normalization(): ChannelNormalization {
     return this.config.normalization === "posefix_tf" ? POSEFIX_TF_NORMALIZATION : IMAGENET_NORMALIZATION;
+  }
+
+  /** Whether the crop is fed in BGR order (PoseFix_RELEASE). */
+  get bgr(): boolean {
+    return this.config.normalization === "posefix_tf";
   }
 
   /** Peak of the input heatmaps (255 with PoseFix_RELEASE's normalisation). */
@@ -123,7 +204,7 @@ export class PoseFix extends PoseResNet {
     return this.config.normalization === "posefix_tf" ? 255 : 1;
   }
 
-  /** The channel permutation of the flipped input: RGB unchanged, joint heatmaps pair-swapped. */
+  /** The channel permutation of the flipped input: image channels unchanged, joint heatmaps pair-swapped. */
   flipChannels(): number[] {
     const K = this.numJoints;
     const pairs = K === 17 ? COCO_17.flipPairs : [];
@@ -132,8 +213,8 @@ export class PoseFix extends PoseResNet {
 
   /**
    * The network input `[P, 3 + K, H, W]` for poses on one image: crops through `transforms` (image →
-   * crop), normalised, and the Gaussian heatmaps of `coords` (`[P·K·2]`, already in crop pixels) with
-   * validity `valid` (`[P·K]`, 0 or 1).
+   * crop), normalised (BGR with `posefix_tf`), and the Gaussian heatmaps of `coords` (`[P·K·2]`, already
+   * in crop pixels) with validity `valid` (`[P·K]`, 0 or 1).
    */
   buildInput(
     image: ImageTensor,
@@ -149,6 +230,7 @@ export class PoseFix extends PoseResNet {
         width: W,
         height: H,
         normalize: this.normalization,
+        reverseChannels: this.bgr,
       });
       const hm = gaussianHeatmaps(tensor(crops.coords, [P, K, 2]), {
         height: H,
@@ -162,15 +244,40 @@ export class PoseFix extends PoseResNet {
   }
 
   /**
+   * The test-time crop of one input pose (`[x, y, score] × K`): the forward map image → crop and the crop
+   * box `[x0, y0, x1, y1]` (PoseFix_RELEASE `crop_info`).
+   */
+  cropOf(
+    keypoints: ArrayLike<number>,
+    options: { minScore?: number; name?: string } = {},
+  ): { transform: Affine; cropBox: [number, number, number, number] } {
+    const [W, H] = this.inputSize;
+    const box = posefixInputBox(keypoints, { extend: this.config.box_extend, ...options });
+    const cs = boxToCenterScale(box, { aspect: W / H, factor: this.config.box_factor });
+    const transform = getAffineTransform(cs, [W, H], { float32: true });
+    const [cx, cy] = cs.center, [sw, sh] = cs.scale;
+    return { transform, cropBox: [cx - sw * 0.5, cy - sh * 0.5, cx + sw * 0.5, cy + sh * 0.5] };
+  }
+
+  /**
    * Refines poses on one image. Each pose is `[x, y, score] × K` in image pixels; the result has the same
-   * layout with refined x, y and the input score. A pose whose box is degenerate (fewer than two
-   * distinct keypoints) is returned unchanged. One GPU readback per batch.
+   * layout with refined x, y and the input scores (`refineResults` applies the reference's scores and
+   * NMS). One GPU readback per batch.
    */
   async refine(
     image: ImageLike | ImageTensor,
     poses: readonly ArrayLike<number>[],
     options: RefineOptions = {},
   ): Promise<Float32Array[]> {
+    return (await this.refineWithBoxes(image, poses, options)).map((r) => r.keypoints);
+  }
+
+  /** `refine`, also returning each pose's crop box (the area OKS-NMS uses). */
+  async refineWithBoxes(
+    image: ImageLike | ImageTensor,
+    poses: readonly ArrayLike<number>[],
+    options: RefineOptions = {},
+  ): Promise<RefinedPose[]> {
     const K = this.numJoints, [W, H] = this.inputSize;
     const name = options.name ?? "image";
     poses.forEach((p, i) => {
@@ -178,66 +285,67 @@ export class PoseFix extends PoseResNet {
         throw new InputError(`${name}: pose ${i} has ${p.length} values, expected ${3 * K}`);
       }
     });
+    const flip = options.flip ?? this.config.flip_test;
+    const minScore = options.minScore;
+    const crops = poses.map((p, i) => this.cropOf(p, { minScore, name: `${name}: pose ${i}` }));
+    const out: RefinedPose[] = poses.map((p, i) => ({
+      keypoints: Float32Array.from(p),
+      cropBox: crops[i].cropBox,
+    }));
+    if (poses.length === 0) return out;
     const own = !("packed" in image);
     const img: ImageTensor = own
       ? uploadImage(image.channels === 3 ? image : toRgb(image as Parameters<typeof toRgb>[0]), { name })
       : image as ImageTensor;
     if (img.channels !== 3) {
+      if (own) img.packed.dispose();
       throw new InputError(`${name}: PoseFix needs an RGB image, got ${img.channels} channels`);
     }
-    const flip = options.flip ?? this.config.flip_test;
-    const minScore = options.minScore ?? 0;
-    const out: Float32Array[] = poses.map((p) => Float32Array.from(p));
-    const todo: { index: number; transform: Affine; inverse: Affine }[] = [];
-    poses.forEach((p, index) => {
-      // The box of the scored keypoints; fewer than two of them leave the pose as it is.
-      const geo = { extend: this.config.box_extend, imageWidth: img.width, imageHeight: img.height };
-      const box = poseBox(p, { ...geo, minScore });
-      if (!box || !(box[2] > 0 && box[3] > 0)) return;
-      const { transform, inverse } = boxCropTransform(box, [W, H], { factor: this.config.box_factor });
-      todo.push({ index, transform, inverse });
-    });
     const batch = Math.max(1, options.batchSize ?? 8);
     const perm = this.flipChannels();
     // Heatmap cells → crop pixels: three ×2 deconvolutions on a 1/32 trunk give 1/4 maps.
-    const outW = W / 4, outH = H / 4;
+    const ratio = H / (H / 4);
     try {
-      for (let b0 = 0; b0 < todo.length; b0 += batch) {
-        const part = todo.slice(b0, b0 + batch);
-        const P = part.length;
+      for (let b0 = 0; b0 < poses.length; b0 += batch) {
+        const idx = Array.from({ length: Math.min(batch, poses.length - b0) }, (_, i) => b0 + i);
+        const P = idx.length;
         const coords = new Float32Array(P * K * 2), valid = new Float32Array(P * K);
-        part.forEach(({ index, transform }, p) => {
-          const src = poses[index];
+        idx.forEach((index, p) => {
+          const src = poses[index], t = crops[index].transform;
           for (let j = 0; j < K; j++) {
-            const [cx, cy] = applyAffine(transform, src[3 * j], src[3 * j + 1]);
+            const s = src[3 * j + 2];
+            // gen_batch.py maps only joints with a positive score into the crop; the others keep their
+            // image coordinates and are drawn all the same (input_pose_valid is 1 for every joint).
+            const [cx, cy] = minScore !== undefined || s > 0
+              ? applyAffine(t, src[3 * j], src[3 * j + 1])
+              : [src[3 * j], src[3 * j + 1]];
             coords[(p * K + j) * 2] = cx;
             coords[(p * K + j) * 2 + 1] = cy;
-            valid[p * K + j] = src[3 * j + 2] > minScore ? 1 : 0;
+            valid[p * K + j] = minScore === undefined || s > minScore ? 1 : 0;
           }
         });
         const res = tidy(() => {
-          let x = this.buildInput(img, { transforms: part.map((t) => t.transform), coords, valid });
+          let x = this.buildInput(img, { transforms: idx.map((i) => crops[i].transform), coords, valid });
           if (flip) x = ops.concat([x, flipHorizontal(x, { perm })], { axis: 0 });
-          const logits = this.forward(x);
-          return softArgmax2d(logits);
+          return softArgmax2d(this.forward(x));
         });
         const [c] = await readAll([res]);
         res.dispose();
-        const hw = W / outW, hh = H / outH;
-        part.forEach(({ index, inverse }, p) => {
-          const dst = out[index];
+        idx.forEach((index, p) => {
+          const dst = out[index].keypoints, [x0, y0, x1, y1] = crops[index].cropBox;
           for (let j = 0; j < K; j++) {
-            let x = c[(p * K + j) * 2] * hw, y = c[(p * K + j) * 2 + 1] * hh;
+            // TF's coordinates are float32: × 4, then the flip average in float32.
+            let x = Math.fround(c[(p * K + j) * 2] * ratio), y = Math.fround(c[(p * K + j) * 2 + 1] * ratio);
             if (flip) {
               // The mirrored pass saw joint j where the original has its pair; x mirrors back as W − 1 − x.
               const jf = perm[j + 3] - 3;
-              const fx = W - 1 - c[((P + p) * K + jf) * 2] * hw, fy = c[((P + p) * K + jf) * 2 + 1] * hh;
-              x = (x + fx) / 2;
-              y = (y + fy) / 2;
+              const fx = Math.fround(W - 1 - Math.fround(c[((P + p) * K + jf) * 2] * ratio));
+              const fy = Math.fround(c[((P + p) * K + jf) * 2 + 1] * ratio);
+              x = Math.fround(Math.fround(x + fx) / 2);
+              y = Math.fround(Math.fround(y + fy) / 2);
             }
-            const [ix, iy] = applyAffine(inverse, x, y);
-            dst[3 * j] = ix;
-            dst[3 * j + 1] = iy;
+            dst[3 * j] = (x / W) * (x1 - x0) + x0;
+            dst[3 * j + 1] = (y / H) * (y1 - y0) + y0;
           }
         });
       }
@@ -246,6 +354,133 @@ export class PoseFix extends PoseResNet {
     }
     return out;
   }
+}
+
+/**
+ * PoseFix_RELEASE's (Simple Baselines') `oks_nms`: greedy, by descending score (NumPy's
+ * `argsort()[::-1]`: ties go to the later index), dropping every pose whose OKS with a kept one is above
+ * `threshold`. OKS here: `mean_j exp(−d_j² / (2σ_j)² / ((a_i + a_k)/2 + ε) / 2)` over all K joints.
+ *
+ * @param poses `[x, y, ·] × K` each
+ * @param options scores, areas (one per pose), threshold, sigmas (default COCO's)
+ * @returns the kept indices in selection order
+ */
+export function oksNms(
+  poses: readonly ArrayLike<number>[],
+  options: {
+    scores: ArrayLike<number>;
+    areas: ArrayLike<number>;
+    threshold: number;
+    sigmas?: readonly number[];
+  },
+): number[] {
+  const sigmas = options.sigmas ?? COCO_OKS_SIGMAS, K = sigmas.length;
+  const vars = sigmas.map((s) => (s * 2) ** 2);
+  const n = poses.length;
+  if (options.scores.length !== n || options.areas.length !== n) {
+    throw new InputError(`oksNms: ${n} poses need ${n} scores and areas`);
+  }
+  poses.forEach((p, i) => {
+    if (p.length < 3 * K) throw new InputError(`oksNms: pose ${i} has ${p.length} values, expected ${3 * K}`);
+  });
+  // argsort (stable for the short arrays of one image) then reversed.
+  let order = Array.from({ length: n }, (_, i) => i)
+    .sort((a, b) => options.scores[a] - options.scores[b] || a - b)
+    .reverse();
+  const keep: number[] = [];
+  const eps = 2.220446049250313e-16; // np.spacing(1)
+  while (order.length) {
+    const i = order[0];
+    keep.push(i);
+    const g = poses[i];
+    order = order.slice(1).filter((k) => {
+      const d = poses[k];
+      const a = (options.areas[i] + options.areas[k]) / 2 + eps;
+      let sum = 0;
+      for (let j = 0; j < K; j++) {
+        const dx = d[3 * j] - g[3 * j], dy = d[3 * j + 1] - g[3 * j + 1];
+        sum += Math.exp(-((dx ** 2 + dy ** 2) / vars[j] / a / 2));
+      }
+      return sum / K <= options.threshold;
+    });
+  }
+  return keep;
+}
+
+/** A COCO keypoint result as PoseFix_RELEASE writes it. */
+export type PoseFixResult = {
+  /** Image id. */
+  image_id: number;
+  /** Always 1 (person). */
+  category_id: number;
+  /** `[x, y, 1] × K`, x and y rounded to 3 decimals. */
+  keypoints: number[];
+  /** The input record's score, rounded to 4 decimals. */
+  score: number;
+};
+
+/** NumPy's `np.round(v, decimals)`: `rint(v·10^d) / 10^d` (ties to even). */
+export function roundDecimals(v: number, decimals: number): number {
+  const f = 10 ** decimals, y = v * f;
+  const r = Math.abs(y) < 2 ** 31 ? roundHalfEven(y) : Math.round(y);
+  return r / f;
+}
+
+/**
+ * PoseFix_RELEASE's `test_net` for the results of one image: the records of category 1 with a positive
+ * score, sorted by descending score (stable), refined, every keypoint scored with its record's score,
+ * per-image OKS-NMS (`oks_nms_thr`, crop-box areas), written as `[x, y, 1] × K` (3 decimals) with the
+ * record's score (4 decimals), in the order NMS keeps them.
+ */
+export async function refineResults(
+  model: PoseFix,
+  image: ImageLike | ImageTensor,
+  options: {
+    records: readonly {
+      image_id: number;
+      category_id?: number;
+      keypoints: ArrayLike<number>;
+      score: number;
+    }[];
+    flip?: boolean;
+    batchSize?: number;
+    nmsThreshold?: number;
+    name?: string;
+  },
+): Promise<PoseFixResult[]> {
+  const K = model.numJoints;
+  const recs = options.records
+    .map((r, i) => ({ r, i }))
+    .filter(({ r }) => (r.category_id ?? 1) === 1 && r.score > 0)
+    .sort((a, b) => b.r.score - a.r.score || a.i - b.i);
+  if (recs.length === 0) return [];
+  const refined = await model.refineWithBoxes(image, recs.map(({ r }) => r.keypoints), {
+    flip: options.flip,
+    batchSize: options.batchSize,
+    name: options.name,
+  });
+  const scores = recs.map(({ r }) => r.score);
+  const areas = refined.map(({ cropBox: [x0, y0, x1, y1] }) => (x1 - x0) * (y1 - y0));
+  const threshold = options.nmsThreshold ?? model.config.oks_nms_thr;
+  const keep = K === 17
+    ? oksNms(refined.map((r) => r.keypoints), { scores, areas, threshold })
+    : refined.map((_, i) => i);
+  return keep.map((i) => {
+    const kps: number[] = [];
+    for (let j = 0; j < K; j++) {
+      kps.push(
+        roundDecimals(refined[i].keypoints[3 * j], 3),
+        roundDecimals(refined[i].keypoints[3 * j + 1], 3),
+        1,
+      );
+    }
+    return {
+      image_id: recs[i].r.image_id,
+      category_id: 1,
+      keypoints: kps,
+      score: roundDecimals(scores[i], 4),
+    };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 /**
- * `posegpu refine2d`: PoseFix refinement of COCO keypoint results (models/posefix.ts). Reads a results
- * JSON (any number of people per image), crops each person from its image around the input pose,
- * refines, and writes the same records with refined x, y (scores unchanged).
+ * `posegpu refine2d`: PoseFix refinement of COCO keypoint results (models/posefix.ts), as PoseFix_RELEASE's
+ * `test.py`: reads a results JSON (any number of people per image), keeps person records with a positive
+ * score, crops each person around its input pose, refines, applies the per-image OKS-NMS and writes
+ * `{image_id, category_id, keypoints: [x, y, 1] × 17, score}` records (images by descending id, people in
+ * NMS order, x/y rounded to 3 decimals, the input score to 4).
  * @module
  */
 
@@ -13,13 +15,8 @@ import { manualSeed } from "../../engine/random.ts";
 import { uploadImage } from "../../engine/kernels/image.ts";
 import { readStateDict } from "../../layers/mod.ts";
 import { describeConfig, parseConfigPairs } from "../../models/config.ts";
-import { PoseFix, POSEFIX_CONFIG } from "../../models/posefix.ts";
-import {
-  type CocoResultRecord,
-  readCocoKeypoints,
-  readCocoResults,
-  writeCocoResults,
-} from "../../pose/formats/coco.ts";
+import { PoseFix, POSEFIX_CONFIG, type PoseFixResult, refineResults } from "../../models/posefix.ts";
+import { readCocoKeypoints, readCocoResults, writeCocoResults } from "../../pose/formats/coco.ts";
 import { readImage, toRgb } from "../../pose/image/mod.ts";
 
 const HELP = `posegpu refine2d — refine 2D keypoints with PoseFix (COCO results JSON in and out)
@@ -29,10 +26,13 @@ Usage:
   posegpu refine2d --image-dir DIR [--annotations person_keypoints.json] --input results.json \\
                    --weights W.safetensors --out refined.json
 
-Each person's crop comes from the box of its input keypoints (extended 10% per side, aspect 4:3, ×1.25),
-warped to the network input (256×192); the input pose is drawn as Gaussian heatmaps beside the image.
-The refined x, y replace the input's; the keypoint scores and every other field are kept. Records of
-another category than 1 (person) are copied unchanged.
+As PoseFix_RELEASE's test.py: each person's crop comes from the box of all its input keypoints (×1.2
+about the centre, aspect 4:3, ×1.25), warped to the network input (256×192, BGR minus the pixel means);
+the input pose is drawn as Gaussian heatmaps (σ 7, ×255) beside the image; flip test; coordinates mapped
+back through the crop box. Every keypoint gets the record's score, a per-image OKS-NMS (0.9, config
+oks_nms_thr) removes duplicates, and the output records are {image_id, category_id 1, keypoints
+[x, y, 1] × 17 (3 decimals), score (the input's, 4 decimals)}, images by descending id. Records of
+another category than 1 or with a score ≤ 0 are dropped, as the reference does.
 
 Options:
   --image FILE         the image all results belong to (they must share one image_id)
@@ -47,6 +47,7 @@ Options:
   --seed N             initialisation seed with --untrained (default 0)
   --config key=value   a PoseFix configuration key (repeatable, see below)
   --no-flip            skip the flip test (half the work)
+  --no-nms             keep every refined pose (no OKS-NMS)
   --batch N            people per forward pass (default 8; doubled by the flip test)
   --out FILE           refined results (written atomically)
   -h, --help           this help
@@ -71,6 +72,7 @@ interface Values {
   seed?: string;
   config?: string[];
   "no-flip"?: boolean;
+  "no-nms"?: boolean;
   batch?: string;
   out?: string;
   help?: boolean;
@@ -163,6 +165,7 @@ async function refine2d(args: string[]): Promise<number> {
       seed: { type: "string" },
       config: { type: "string", multiple: true },
       "no-flip": { type: "boolean", default: false },
+      "no-nms": { type: "boolean", default: false },
       batch: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -187,38 +190,47 @@ async function refine2d(args: string[]): Promise<number> {
   const batchSize = positiveInt(values.batch, "batch", 8);
 
   const results = await readCocoResults(values.input!);
-  const byImage = new Map<number, number[]>();
-  results.forEach((r, i) => {
-    if (r.category_id !== 1) return;
+  const byImage = new Map<number, typeof results>();
+  let dropped = 0;
+  for (const r of results) {
+    if (r.category_id !== 1 || !(r.score > 0)) {
+      dropped++;
+      continue;
+    }
     const list = byImage.get(r.image_id);
-    if (list) list.push(i);
-    else byImage.set(r.image_id, [i]);
-  });
-  const paths = await imagePaths(values, [...byImage.keys()]);
+    if (list) list.push(r);
+    else byImage.set(r.image_id, [r]);
+  }
+  // test.py walks the input sorted by (image_id, score), descending.
+  const ids = [...byImage.keys()].sort((a, b) => b - a);
+  const paths = await imagePaths(values, ids);
 
   await initEngine();
   const model = await loadModel(values, pairs);
   if (values.untrained) {
     console.error("refine2d: untrained weights: the refined keypoints are meaningless (pipeline check only)");
   }
-  const out: CocoResultRecord[] = results.map((r) => ({ ...r, keypoints: [...r.keypoints] }));
+  if (dropped) console.error(`refine2d: ${dropped} records of another category or with score ≤ 0 dropped`);
+  const out: PoseFixResult[] = [];
   const t0 = performance.now();
   let people = 0;
   try {
-    for (const [id, indices] of byImage) {
+    for (const id of ids) {
       const path = paths.get(id)!;
+      const records = byImage.get(id)!;
       const decoded = await readImage(path);
       const image = uploadImage(decoded.channels === 3 ? decoded : toRgb(decoded), { name: path });
       try {
-        const refined = await model.refine(image, indices.map((i) => results[i].keypoints), {
-          flip: values["no-flip"] ? false : undefined,
-          batchSize,
-          name: `${values.input}: image_id ${id}`,
-        });
-        indices.forEach((i, k) => {
-          out[i].keypoints = Array.from(refined[k], (v) => Math.fround(v));
-        });
-        people += indices.length;
+        out.push(
+          ...await refineResults(model, image, {
+            records,
+            flip: values["no-flip"] ? false : undefined,
+            batchSize,
+            nmsThreshold: values["no-nms"] ? Infinity : undefined,
+            name: `${values.input}: image_id ${id}`,
+          }),
+        );
+        people += records.length;
       } finally {
         image.packed.dispose();
       }
@@ -231,7 +243,7 @@ async function refine2d(args: string[]): Promise<number> {
   console.log(
     `refine2d: ${people} people on ${byImage.size} image${byImage.size === 1 ? "" : "s"} in ${
       s.toFixed(1)
-    } s ` +
+    } s, ${out.length} kept by OKS-NMS ` +
       `(${model.config.flip_test && !values["no-flip"] ? "flip test" : "no flip"}) → ${values.out}`,
   );
   return 0;

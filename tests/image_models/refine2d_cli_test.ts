@@ -41,15 +41,28 @@ Deno.test({
     assert.equal(code, 0);
     const input = await readCocoResults(coco!);
     const refined = await readCocoResults(out);
-    assert.equal(refined.length, 73);
-    refined.forEach((r, i) => {
-      assert.equal(r.image_id, input[i].image_id);
-      assert.equal(r.score, input[i].score);
+    // PoseFix_RELEASE's output: per-image OKS-NMS may drop near-duplicates; [x, y, 1] keypoints; the
+    // input score (4 decimals); images by descending id.
+    const positive = input.filter((r) => r.score > 0).length;
+    assert.ok(refined.length >= 1 && refined.length <= positive, `${refined.length} results`);
+    const ids = refined.map((r) => r.image_id);
+    assert.deepEqual(ids, [...ids].sort((a, b) => b - a), "images by descending id");
+    for (const r of refined) {
+      assert.deepEqual(Object.keys(r).sort(), ["category_id", "image_id", "keypoints", "score"]);
+      assert.ok(
+        input.some((p) => p.image_id === r.image_id && Math.abs(p.score - r.score) <= 5e-5),
+        `score ${r.score} of image ${r.image_id} comes from an input record`,
+      );
       for (let j = 0; j < 17; j++) {
         assert.ok(Number.isFinite(r.keypoints[3 * j]) && Number.isFinite(r.keypoints[3 * j + 1]));
-        assert.equal(r.keypoints[3 * j + 2], input[i].keypoints[3 * j + 2], "scores are kept");
+        assert.equal(r.keypoints[3 * j + 2], 1);
       }
-    });
+    }
+    // Without NMS every person with a positive score comes back (test.py drops score ≤ 0: 34 of the 73).
+    const all = join(tmp, "all.json");
+    const args = ["--image-dir", dir, "--annotations", gt, "--input", coco!, "--untrained", "--no-flip"];
+    assert.equal(await refine2d.run([...args, "--no-nms", "--out", all, ...SMALL]), 0);
+    assert.equal((await readCocoResults(all)).length, input.filter((r) => r.score > 0).length);
     const { stats } = await evaluateCocoKeypointFiles(gt, out);
     for (const k of COCO_STAT_KEYS) assert.ok(stats[k] >= 0 && stats[k] <= 1, `${k} = ${stats[k]}`);
     console.log(`untrained PoseFix (R18, 128×96) AP ${stats.AP.toFixed(3)} (input predictions: 0.861)`);
@@ -77,7 +90,8 @@ Deno.test({
       await refine2d.run(["--image", image, "--input", input, "--weights", weights, "--out", out]),
       0,
     );
-    assert.equal((await readCocoResults(out)).length, one.length);
+    const got = await readCocoResults(out);
+    assert.ok(got.length >= 1 && got.length <= one.length);
     await assert.rejects(
       () => refine2d.run(["--image", image, "--input", coco!, "--weights", weights, "--out", out]),
       /image ids/,
