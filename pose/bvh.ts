@@ -247,8 +247,13 @@ export function parseBvh(text: string, file: string): BvhClip {
     for (let c = 0; c < channelCount; c++) {
       const v = Number(values[c]);
       if (!Number.isFinite(v)) {
+        // Name the joint and channel: "joint "Chest" Zrotation (channel 7)".
+        const jt = joints.find((j) => c >= j.channelStart && c < j.channelStart + j.channels.length);
+        const which = jt
+          ? `joint "${jt.name}" ${jt.channels[c - jt.channelStart]} (channel ${c})`
+          : `channel ${c}`;
         throw new InputError(
-          `${file}: line ${li + 1}: frame ${f} channel ${c} is "${values[c]}", expected a number`,
+          `${file}: line ${li + 1}: frame ${f} ${which} is "${values[c]}", expected a finite number`,
         );
       }
       motion[f * channelCount + c] = v;

@@ -124,7 +124,12 @@ export interface CocoResultRecord {
 }
 
 function checkKeypoints(value: unknown, where: string, visibility: boolean): number[] {
-  const kps = expectNumbers(value, { where, field: "keypoints", count: 3 * K });
+  const kps = expectNumbers(value, {
+    where,
+    field: "keypoints",
+    count: 3 * K,
+    describe: (i) => `joint "${COCO_17.joints[Math.floor(i / 3)]}" ${["x", "y", "v"][i % 3]}`,
+  });
   if (visibility) {
     for (let j = 0; j < K; j++) {
       const v = kps[3 * j + 2];

@@ -33,6 +33,19 @@ export async function readJsonFile(path: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
+    // NaN/Infinity (as Python's json.dump writes them) are not JSON: say where, and what to write instead.
+    const bad = /[[,:]\s*(-?(?:NaN|Infinity))\b/.exec(text);
+    if (bad) {
+      const at = bad.index + bad[0].length - bad[1].length;
+      const line = text.slice(0, at).split("\n").length;
+      throw new InputError(
+        `${path}: line ${line}: ${bad[1]} is not a JSON number (${
+          text.slice(Math.max(0, at - 30), at + 10).trim()
+        }); ` +
+          `coordinates must be finite (null marks a missing joint)`,
+        { cause: e },
+      );
+    }
     throw new InputError(`${path}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
 }
@@ -87,6 +100,8 @@ export function expectNumberField(record: Record<string, unknown>, at: NumberFie
 export interface NumbersAt extends FieldAt {
   /** Required length. */
   count?: number;
+  /** Names element `i` in messages (e.g. `joint "left_elbow" y`). */
+  describe?: (i: number) => string;
 }
 
 /** Checks that `value` is an array of finite numbers (of `at.count` when given, else non-empty). */
@@ -102,7 +117,10 @@ export function expectNumbers(value: unknown, at: NumbersAt): number[] {
   for (let i = 0; i < value.length; i++) {
     const v = value[i];
     if (!isFiniteFloat32(v)) {
-      throw new InputError(`${where}: "${field}"[${i}] is ${describeValue(v)}, expected a finite number`);
+      const what = at.describe ? ` (${at.describe(i)})` : "";
+      throw new InputError(
+        `${where}: "${field}"[${i}]${what} is ${describeValue(v)}, expected a finite number`,
+      );
     }
   }
   return value as number[];

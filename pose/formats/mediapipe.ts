@@ -23,6 +23,7 @@
 import { InputError } from "../../engine/errors.ts";
 import type { Keypoints2D, Keypoints3D } from "../convert.ts";
 import type { ImageSize } from "../normalize.ts";
+import { BLAZEPOSE_33 } from "../skeletons.ts";
 import { describeValue, expectObject, isFiniteFloat32, readJsonFile } from "./common.ts";
 import { createPoseDocument, type PoseDocument, type PoseTrack } from "./pose_json.ts";
 
@@ -90,7 +91,9 @@ function peopleOf(value: unknown, where: string): Landmark[][] {
     if (!Array.isArray(person) || person.length !== J) {
       throw new InputError(`${at}: has ${describeValue(person)} landmarks, expected ${J} (BlazePose)`);
     }
-    return person.map((lm, j) => parseLandmark(lm, `${at}[${j}]`));
+    return person.map((lm, j) =>
+      parseLandmark(lm, `${at}[${j}] (person ${p}, joint "${BLAZEPOSE_33.joints[j]}")`)
+    );
   });
 }
 

@@ -15,6 +15,7 @@ import { basename, join } from "node:path";
 import { InputError } from "../../engine/errors.ts";
 import { writeFileAtomic } from "../../engine/fs.ts";
 import type { Keypoints2D } from "../convert.ts";
+import { BODY_25 } from "../skeletons.ts";
 import { describeValue, expectObject, isFiniteFloat32, readJsonFile, shortFloat32 } from "./common.ts";
 import { createPoseDocument, type PoseDocument, type PoseTrack, validatePoseDocument } from "./pose_json.ts";
 
@@ -90,9 +91,9 @@ export function parseOpenPoseFrame(json: unknown, file: string): OpenPosePerson[
     kps.forEach((v, k) => {
       if (!isFiniteFloat32(v)) {
         throw new InputError(
-          `${where}: "pose_keypoints_2d"[${k}] (keypoint ${Math.floor(k / 3)}) is ${
-            describeValue(v)
-          }, expected a finite number`,
+          `${where}: "pose_keypoints_2d"[${k}] (keypoint ${Math.floor(k / 3)}, joint "${
+            BODY_25.joints[Math.floor(k / 3)]
+          }" ${["x", "y", "confidence"][k % 3]}) is ${describeValue(v)}, expected a finite number`,
         );
       }
     });

@@ -168,7 +168,14 @@ export function validatePoseDocument(doc: PoseDocument, where = "pose document")
 function parseJointRows(
   value: unknown,
   dims: number,
-  shape: { frames: number; joints: number; at: string; field: string },
+  shape: {
+    frames: number;
+    joints: number;
+    at: string;
+    field: string;
+    names?: readonly string[];
+    ids?: number[];
+  },
 ): { coords: Float32Array; mask: Uint8Array } {
   const { frames, joints, at, field } = shape;
   if (!Array.isArray(value) || value.length !== frames) {
@@ -188,10 +195,13 @@ function parseJointRows(
         point.every(isFiniteFloat32);
       if (!ok) {
         const shapeText = dims === 2 ? "[x, y]" : "[x, y, z]";
+        // JSON.stringify would print a non-finite number (1e999 reads as Infinity) as null.
+        const text = Array.isArray(point)
+          ? ` ([${point.map((v) => (typeof v === "number" ? String(v) : JSON.stringify(v))).join(", ")}])`
+          : "";
         throw new InputError(
-          `${at}: "${field}"[${f}][${j}] is ${describeValue(point)}${
-            Array.isArray(point) ? ` (${JSON.stringify(point)})` : ""
-          }, expected ${shapeText} of finite numbers or null`,
+          `${at}: "${field}"[${f}][${j}]${jointLabel(shape, f, j)} is ${describeValue(point)}${text}, ` +
+            `expected ${shapeText} of finite numbers or null`,
         );
       }
       mask[f * joints + j] = 1;
@@ -201,7 +211,16 @@ function parseJointRows(
   return { coords, mask };
 }
 
-function parseScores(value: unknown, shape: { frames: number; joints: number; at: string }): Float32Array {
+/** " (frame 8, joint "left_wrist")" for messages, when the names are known. */
+function jointLabel(shape: { names?: readonly string[]; ids?: number[] }, f: number, j: number): string {
+  if (!shape.names || !shape.ids) return "";
+  return ` (frame ${shape.ids[f]}, joint "${shape.names[j]}")`;
+}
+
+function parseScores(
+  value: unknown,
+  shape: { frames: number; joints: number; at: string; names?: readonly string[]; ids?: number[] },
+): Float32Array {
   const { frames, joints, at } = shape;
   if (!Array.isArray(value) || value.length !== frames) {
     throw new InputError(
@@ -217,7 +236,9 @@ function parseScores(value: unknown, shape: { frames: number; joints: number; at
       if (s === null) return;
       if (!isFiniteFloat32(s)) {
         throw new InputError(
-          `${at}: "scores"[${f}][${j}] is ${describeValue(s)}, expected a finite number or null`,
+          `${at}: "scores"[${f}][${j}]${jointLabel(shape, f, j)} is ${
+            describeValue(s)
+          }, expected a finite number or null`,
         );
       }
       scores[f * joints + j] = s;
@@ -309,7 +330,7 @@ export function parsePoseJson(json: unknown, file: string): PoseDocument {
     }
     const at = `${base} (track ${p.track})`;
     const frames = expectFrameIndices(p.frames, at);
-    const shape = { frames: frames.length, joints, at };
+    const shape = { frames: frames.length, joints, at, names: skeleton.joints, ids: frames };
     let keypoints2d: Keypoints2D | null = null;
     if (p.keypoints2d !== undefined && p.keypoints2d !== null) {
       const { coords, mask } = parseJointRows(p.keypoints2d, 2, { ...shape, field: "keypoints2d" });

@@ -208,7 +208,7 @@ Deno.test("malformed BVH input is rejected with file and line", () => {
   );
   assert.throws(
     () => parseBvh(ok + "Frames: 1\nFrame Time: 0.1\n1 nan 3\n", "x.bvh"),
-    /line 10: frame 0 channel 1 is "nan"/,
+    /line 10: frame 0 joint "A" Yposition \(channel 1\) is "nan"/,
   );
   assert.throws(() => parseBvh(ok + "Frames: 0\nFrame Time: 0.1\n", "x.bvh"), /at least one frame/);
   assert.throws(

@@ -117,7 +117,7 @@ Deno.test("malformed COCO input is rejected naming file, record and field", () =
   bad((f) => (f.annotations[1].id = 55), /annotation 1 \(id 55\): annotation id appears twice/);
   bad(
     (f) => ((f.annotations[0].keypoints as unknown[])[5] = "x"),
-    /"keypoints"\[5\] is the string "x", expected a finite number/,
+    /"keypoints"\[5\] \(joint "left_eye" v\) is the string "x", expected a finite number/,
   );
   bad(
     (f) => ((f.annotations[0] as Record<string, unknown>).bbox = [1, 2, 3]),

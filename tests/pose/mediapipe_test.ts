@@ -70,7 +70,7 @@ Deno.test("malformed MediaPipe input is rejected naming file, frame and landmark
   nan[5] = { x: "0.1", y: 0.2 };
   bad(
     [{ landmarks: nan }],
-    /frame entry 0: "landmarks"\[5\]: "x" is the string "0\.1", expected a finite number/,
+    /frame entry 0: "landmarks"\[5\] \(person 0, joint "right_eye"\): "x" is the string "0\.1", expected a finite number/,
   );
   bad([], /mp\.json: no frames/);
   bad([{ landmarks: [] }], /no landmarks in any of the 1 frame entries/);

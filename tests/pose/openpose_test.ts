@@ -78,7 +78,7 @@ Deno.test("malformed OpenPose input is rejected naming file, person and field", 
   (nan.pose_keypoints_2d as unknown[])[7] = "NaN";
   await bad(
     { "v_000000000000_keypoints.json": { people: [nan] } },
-    /"pose_keypoints_2d"\[7\] \(keypoint 2\) is the string "NaN"/,
+    /"pose_keypoints_2d"\[7\] \(keypoint 2, joint "RShoulder" y\) is the string "NaN"/,
   );
   await bad({
     "a_000000000001_keypoints.json": { people: [] },

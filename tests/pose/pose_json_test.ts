@@ -130,7 +130,7 @@ Deno.test("malformed pose JSON is rejected naming the file, person, field and in
   );
   bad(
     (j) => ((j.people[0].keypoints2d as unknown[][])[1][3] = [1, 2, 3]),
-    /"keypoints2d"\[1\]\[3\] is an array of 3 \(\[1,2,3\]\), expected \[x, y\]/,
+    /"keypoints2d"\[1\]\[3\] \(frame \d+, joint "[^"]+"\) is an array of 3 \(\[1, 2, 3\]\), expected \[x, y\]/,
   );
   bad((j) => ((j.people[0].keypoints3d as unknown[][])[0][0] = [1, "NaN", 3]), /"keypoints3d"\[0\]\[0\]/);
   bad(
@@ -140,6 +140,9 @@ Deno.test("malformed pose JSON is rejected naming the file, person, field and in
   bad((j) => (j.people[0].frames = [2, 2]), /"frames"\[1\] = 2 does not increase/);
   bad((j) => (j.people[0].frames = []), /"frames" is empty/);
   bad((j) => (j.people[1].keypoints3d = null), /people\[1\] \(track 7\): has neither/);
-  bad((j) => ((j.people[0].scores as unknown[][])[0][2] = "high"), /"scores"\[0\]\[2\] is the string "high"/);
+  bad(
+    (j) => ((j.people[0].scores as unknown[][])[0][2] = "high"),
+    /"scores"\[0\]\[2\] \(frame \d+, joint "[^"]+"\) is the string "high"/,
+  );
   bad((j) => (j.people[1].track = 1.5), /people\[1\]: "track" is the number 1\.5, expected an integer/);
 });
