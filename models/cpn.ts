@@ -9,22 +9,34 @@
  * 256 out, projection shortcut), upsampled to the output size, concatenated, a final bottleneck, 3×3 conv
  * to K, BN. The network returns RefineNet's heatmaps `[N, K, H/4, W/4]` (`forwardAll` also GlobalNet's).
  *
- * Test time (`estimate`): seed 001's crop-and-resize — a square box from the longest side of the person
- * box plus a margin, resized to `input_height × input_width` (224×224) — flip average of the heatmaps,
- * tf-cpn's peak decoding (argmax, a quarter-cell shift toward the second maximum, ×4 + 2), and the inverse
- * crop. Keypoint score = the heatmap at the peak; pose score = box score × mean keypoint score above 0.2
- * (tf-cpn's rescoring). BatchNorms after bilinear upsampling fold into the conv before it (a bilinear
- * resize with align_corners commutes with a per-channel affine map: its weights sum to 1).
+ * Test time (`estimate`) is pytorch-cpn's `256.192.model/test.py` on seed 001's crop-and-resize:
+ * - crop: a square window from the longest side of the person box plus a margin (×1.2), resized to
+ *   `input_height × input_width` (224×224) bilinearly; outside the image the crop reads the pixel means
+ *   (pytorch-cpn pads with `cv2.copyMakeBorder(…, value=pixel_means)`, i.e. bytes 123, 116, 103);
+ * - normalisation (`normalization: "pytorch_cpn"`, default): RGB / 255 − pixel_means / 255 with
+ *   pixel_means [122.7717, 115.9465, 102.9801], no std (`"imagenet"`: torchvision's, black border);
+ * - flip test: the mirrored crop's RefineNet heatmaps mirrored back, pairs swapped, averaged;
+ * - decoding per joint (`decodeHeatmap`): the map divided by its maximum, zero-padded by 10 cells,
+ *   `cv2.GaussianBlur((21, 21), 0)` (σ 3.5, reflect-101 border, float64), argmax, the cell zeroed, second
+ *   argmax, the peak moved a quarter cell toward it, clamped to the map;
+ * - inverse crop: `x = (4·x + 2) / W · (x1 − x0) + x0` over the crop window (likewise y);
+ * - scores: keypoint score = the averaged heatmap / 255 + 0.5 at the rounded peak (ties to even); pose
+ *   score = box score × the mean of the K keypoint scores (pytorch-cpn's rescoring with `det_scores`).
+ *
+ * BatchNorms after bilinear upsampling fold into the conv before it (a bilinear resize with
+ * align_corners commutes with a per-channel affine map: its weights sum to 1).
  * @module
  */
 
 import { InputError, ops, readAll, type Tensor, tidy } from "../engine/mod.ts";
 import {
+  type ChannelNormalization,
   flipHorizontal,
   flipPermutation,
   type ImageLike,
   IMAGENET_NORMALIZATION,
   type ImageTensor,
+  roundHalfEven,
   uploadImage,
   warpAffine,
 } from "../engine/kernels/image.ts";
@@ -40,7 +52,7 @@ import {
 import { toRgb } from "../pose/image/image.ts";
 import { COCO_17 } from "../pose/skeletons.ts";
 import { type ConfigSpec, type ConfigValues, resolveConfig } from "./config.ts";
-import { applyAffine, squareCropTransform } from "./image_ops.ts";
+import { squareCropTransform } from "./image_ops.ts";
 import { Bottleneck, convBn, release, ResNetTrunk } from "./resnet.ts";
 
 /** CPN configuration. */
@@ -51,7 +63,23 @@ export const CPN_CONFIG = {
   input_width: { type: "int", default: 224, doc: "input width (seed 001: 224; tf-cpn: 192)" },
   box_margin: { type: "float", default: 0.2, doc: "square crop side = longest box side × (1 + margin)" },
   flip_test: { type: "bool", default: true, doc: "average with the flipped image's heatmaps" },
+  normalization: {
+    type: "string",
+    default: "pytorch_cpn",
+    choices: ["pytorch_cpn", "imagenet"],
+    doc: "pytorch_cpn: RGB/255 − pixel_means/255, mean border (pytorch-cpn); imagenet: ToTensor+Normalize",
+  },
 } as const satisfies ConfigSpec;
+
+/** pytorch-cpn's `pixel_means` (RGB, 0–255) of `test_config.py`. */
+export const CPN_PIXEL_MEANS: readonly number[] = Object.freeze([122.7717, 115.9465, 102.9801]);
+
+/** pytorch-cpn's `color_normalize(im_to_torch(img), pixel_means)`: `v/255 − mean/255`, no std. */
+export const CPN_NORMALIZATION: ChannelNormalization = Object.freeze({
+  scale: 1 / 255,
+  mean: Object.freeze(CPN_PIXEL_MEANS.map((m) => m / 255)),
+  std: Object.freeze([1, 1, 1]),
+});
 
 /** Resolved CPN configuration. */
 export type CpnConfig = ConfigValues<typeof CPN_CONFIG>;
@@ -237,7 +265,7 @@ export interface PersonBox {
 export interface CpnPose {
   /** `[x, y, score] × K` in image pixels. */
   keypoints: Float32Array;
-  /** Box score × mean keypoint score above 0.2 (tf-cpn's rescoring; 0 when none is above). */
+  /** Box score × the mean keypoint score (pytorch-cpn's rescoring). */
   score: number;
 }
 
@@ -330,15 +358,18 @@ export class Cpn extends Module {
             throw new InputError(`${name}: box ${b0 + i} [${Array.from(b.bbox).join(", ")}] is empty`);
           }
           const sq = squareCropTransform(b.bbox, [W, H], { margin: this.config.box_margin });
-          const t = sq.transform, inv = sq.inverse;
-          return { t, inv };
+          const x0 = b.bbox[0] + b.bbox[2] / 2 - sq.side / 2, y0 = b.bbox[1] + b.bbox[3] / 2 - sq.side / 2;
+          return { t: sq.transform, details: [x0, y0, x0 + sq.side, y0 + sq.side] };
         });
+        const cpnNorm = this.config.normalization === "pytorch_cpn";
         const hm = tidy(() => {
           const x = warpAffine(img, {
             transforms: crops.map((c) => c.t),
             width: W,
             height: H,
-            normalize: IMAGENET_NORMALIZATION,
+            normalize: cpnNorm ? CPN_NORMALIZATION : IMAGENET_NORMALIZATION,
+            // cv2.copyMakeBorder's value, saturate_cast to bytes.
+            borderValue: cpnNorm ? CPN_PIXEL_MEANS.map((m) => Math.round(m)) : 0,
           });
           const y = this.forward(x);
           if (!flip) return y;
@@ -350,21 +381,20 @@ export class Cpn extends Module {
         hm.dispose();
         part.forEach((b, p) => {
           const kps = new Float32Array(3 * K);
+          const [x0, y0, x1, y1] = crops[p].details;
+          let sum = 0;
           for (let j = 0; j < K; j++) {
-            const [cx, cy, s] = decodePeak(maps.subarray((p * K + j) * h * w, (p * K + j + 1) * h * w), w, h);
-            const [ix, iy] = applyAffine(crops[p].inv, cx * 4 + 2, cy * 4 + 2);
-            kps[3 * j] = ix;
-            kps[3 * j + 1] = iy;
+            const [cx, cy, s] = decodeHeatmap(
+              maps.subarray((p * K + j) * h * w, (p * K + j + 1) * h * w),
+              w,
+              h,
+            );
+            kps[3 * j] = ((4 * cx + 2) / W) * (x1 - x0) + x0;
+            kps[3 * j + 1] = ((4 * cy + 2) / H) * (y1 - y0) + y0;
             kps[3 * j + 2] = s;
+            sum += s;
           }
-          let sum = 0, n = 0;
-          for (let j = 0; j < K; j++) {
-            if (kps[3 * j + 2] > 0.2) {
-              sum += kps[3 * j + 2];
-              n++;
-            }
-          }
-          out.push({ keypoints: kps, score: n ? (sum / n) * (b.score ?? 1) : 0 });
+          out.push({ keypoints: kps, score: (b.score ?? 1) * (sum / K) });
         });
       }
     } finally {
@@ -374,23 +404,84 @@ export class Cpn extends Module {
   }
 }
 
-/**
- * tf-cpn's peak decoding of one heatmap: the argmax, moved a quarter cell toward the second maximum
- * (clamped to the map); the score is the heatmap value at the rounded peak.
- */
-export function decodePeak(map: Float32Array, width: number, height: number): [number, number, number] {
+/** `cv2.getGaussianKernel(n, 0, CV_64F)` for n > 7: σ = 0.3·((n − 1)/2 − 1) + 0.8, normalised by ×(1/Σ). */
+export function gaussianKernel(n: number): Float64Array {
+  const sigma = ((n - 1) * 0.5 - 1) * 0.3 + 0.8;
+  const scale2 = -0.5 / (sigma * sigma);
+  const k = Float64Array.from({ length: n }, (_, i) => Math.exp(scale2 * (i - (n - 1) * 0.5) ** 2));
+  let sum = 0;
+  for (const v of k) sum += v;
+  const inv = 1 / sum;
+  return k.map((v) => v * inv);
+}
+
+/** Reflect-101 index (OpenCV's default border: `gfedcb|abcdefgh|gfedcba`). */
+function reflect101(i: number, n: number): number {
+  if (n === 1) return 0;
+  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * n - 2 - i;
+  return i;
+}
+
+/** `cv2.GaussianBlur(map, (n, n), 0)` of a float64 `rows × cols` map: rows first, reflect-101 border. */
+export function gaussianBlur(map: Float64Array, cols: number, rows: number, n = 21): Float64Array {
+  const k = gaussianKernel(n), r = (n - 1) / 2;
+  const tmp = new Float64Array(map.length), out = new Float64Array(map.length);
+  const xi = Array.from({ length: cols + 2 * r }, (_, i) => reflect101(i - r, cols));
+  const yi = Array.from({ length: rows + 2 * r }, (_, i) => reflect101(i - r, rows));
+  for (let y = 0; y < rows; y++) {
+    const row = y * cols;
+    for (let x = 0; x < cols; x++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += k[i] * map[row + xi[x + i]];
+      tmp[row + x] = s;
+    }
+  }
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < cols; x++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += k[i] * tmp[yi[y + i] * cols + x];
+      out[y * cols + x] = s;
+    }
+  }
+  return out;
+}
+
+function argmax(a: Float64Array): number {
   let best = 0;
-  for (let i = 1; i < map.length; i++) if (map[i] > map[best]) best = i;
-  let second = best === 0 ? 1 : 0;
-  for (let i = 0; i < map.length; i++) if (i !== best && map[i] > map[second]) second = i;
-  let x = best % width, y = Math.floor(best / width);
-  const px = (second % width) - x, py = Math.floor(second / width) - y;
-  const ln = Math.hypot(px, py);
+  for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
+  return best;
+}
+
+/**
+ * pytorch-cpn's decoding of one `width × height` heatmap (`256.192.model/test.py`): the map divided by
+ * its maximum (float32), zero-padded by 10 cells, Gaussian-blurred (21×21, σ 3.5, float64), argmax; that
+ * cell zeroed, the second argmax; the peak moved a quarter cell toward it and clamped to the map. The
+ * score is `map / 255 + 0.5` (float32) at the rounded peak (ties to even). Returns `[x, y, score]` in cells.
+ */
+export function decodeHeatmap(map: Float32Array, width: number, height: number): [number, number, number] {
+  if (map.length !== width * height) {
+    throw new InputError(`decodeHeatmap: ${map.length} values for a ${width}×${height} map`);
+  }
+  let mx = map[0];
+  for (let i = 1; i < map.length; i++) if (map[i] > mx) mx = map[i];
+  const B = 10, pw = width + 2 * B, ph = height + 2 * B;
+  const dr = new Float64Array(pw * ph);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) dr[(y + B) * pw + x + B] = Math.fround(map[y * width + x] / mx);
+  }
+  const bl = gaussianBlur(dr, pw, ph, 21);
+  const first = argmax(bl);
+  bl[first] = 0;
+  const second = argmax(bl);
+  let y = Math.floor(first / pw) - B, x = (first % pw) - B;
+  const py = Math.floor(second / pw) - B - y, px = (second % pw) - B - x;
+  const ln = Math.sqrt(px ** 2 + py ** 2);
   if (ln > 1e-3) {
     x += (0.25 * px) / ln;
     y += (0.25 * py) / ln;
   }
   x = Math.max(0, Math.min(x, width - 1));
   y = Math.max(0, Math.min(y, height - 1));
-  return [x, y, map[Math.round(y) * width + Math.round(x)]];
+  const v = map[roundHalfEven(y) * width + roundHalfEven(x)];
+  return [x, y, Math.fround(Math.fround(v / 255) + 0.5)];
 }

@@ -25,9 +25,11 @@ Usage:
                  --weights cpn.safetensors --out results.json
   posegpu pose2d --image-dir DIR [--annotations FILE] --boxes detections.json --weights W --out results.json
 
-Each box is cropped as seed 001 does (a square from its longest side plus a margin, resized to 224×224),
-flip-averaged heatmaps are decoded (tf-cpn's quarter-cell shift) and mapped back. Pose score = box score
-× mean keypoint score above 0.2.
+Each box is cropped as seed 001 does (a square from its longest side plus a margin, resized to 224×224,
+normalised as pytorch-cpn: RGB/255 minus its pixel means); the flip-averaged heatmaps are decoded as
+pytorch-cpn's test.py (Gaussian blur 21×21, argmax, a quarter-cell shift toward the second maximum,
+(4x + 2) back through the crop). Records are written as pytorch-cpn does: keypoints [x, y, 1] × 17,
+score = box score × the mean keypoint score (heatmap/255 + 0.5 at each peak).
 
 Options:
   --image FILE            one image
@@ -270,8 +272,9 @@ async function pose2d(args: string[]): Promise<number> {
           results.push({
             image_id: id,
             category_id: 1,
-            keypoints: Array.from(p.keypoints, (v) => Math.fround(v)),
-            score: Math.fround(p.score),
+            // pytorch-cpn writes 1 as every keypoint's third value; the pose score carries the confidence.
+            keypoints: Array.from(p.keypoints, (v, k) => (k % 3 === 2 ? 1 : v)),
+            score: p.score,
           })
         );
       } finally {

@@ -118,8 +118,8 @@ export interface WarpAffineOptions {
   height: number;
   /** `"constant"` (default, OpenCV's BORDER_CONSTANT) or `"replicate"` (BORDER_REPLICATE). */
   border?: "constant" | "replicate";
-  /** Value of the constant border (default 0). */
-  borderValue?: number;
+  /** Value of the constant border (default 0): one for all channels, or one per source channel. */
+  borderValue?: number | readonly number[];
   /**
    * `"exact"` (default): OpenCV's 8-bit INTER_LINEAR arithmetic, results rounded to integers 0–255;
    * `"float"`: continuous float32 bilinear sampling, no rounding.
@@ -152,6 +152,15 @@ function checkNormalization(n: ChannelNormalization, channels: number, what: str
   return out;
 }
 
+/** The per-channel constant border values (4 slots). */
+function borderValues(v: number | readonly number[] | undefined, channels: number, what: string): number[] {
+  const list = typeof v === "number" || v === undefined ? new Array(channels).fill(v ?? 0) : [...v];
+  if (list.length !== channels || !list.every(Number.isFinite)) {
+    throw new InputError(`${what}: borderValue needs one finite value or ${channels} (one per channel)`);
+  }
+  return [0, 1, 2, 3].map((c) => list[c] ?? 0);
+}
+
 const BYTE = `fn byteAt(i: u32) -> f32 { return f32((u32(Img[i >> 2u]) >> ((i & 3u) * 8u)) & 255u); }`;
 
 // Per-crop tables (exact mode): X0[y], Y0[y] = round((M1·y + M2)·1024) + 16 (likewise with M4, M5), then
@@ -159,11 +168,11 @@ const BYTE = `fn byteAt(i: u32) -> f32 { return f32((u32(Img[i >> 2u]) >> ((i & 
 // on the host, so the kernel only does its integer steps.
 const WARP_EXACT = `${
   storageDecl([{ name: "Img", type: "i32" }, { name: "Tab", type: "i32" }], [{ name: "Y" }])
-}${uniformDecl(3, 18)}
+}${uniformDecl(3, 22)}
 ${BYTE}
 ${flatMain()}  if (gi >= P(0u)) { return; }
   let OW = P(1u); let OH = P(2u); let IW = i32(P(3u)); let IH = i32(P(4u)); let C = P(5u);
-  let replicate = P(6u) != 0u; let rev = P(7u) != 0u; let bv = PF(8u);
+  let replicate = P(6u) != 0u; let rev = P(7u) != 0u;
   let x = gi % OW; let t = gi / OW; let y = t % OH; let p = t / OH;
   let tb = p * 2u * (OH + OW);
   let X = (Tab[tb + y] + Tab[tb + 2u * OH + x]) >> 5u;
@@ -175,6 +184,7 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
   let w10 = fy * (32 - fx) * 32; let w11 = fy * fx * 32;
   let plane = OH * OW; let ob = p * C * plane + y * OW + x;
   for (var c = 0u; c < C; c++) {
+    let bv = PF(18u + c);
     var v: array<f32, 4>;
     for (var k = 0; k < 4; k++) {
       var xx = sx + (k & 1); var yy = sy + (k >> 1u);
@@ -192,12 +202,12 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
 }`;
 
 const WARP_FLOAT = `${storageDecl([{ name: "Img", type: "i32" }, { name: "M" }], [{ name: "Y" }])}${
-  uniformDecl(3, 18)
+  uniformDecl(3, 22)
 }
 ${BYTE}
 ${flatMain()}  if (gi >= P(0u)) { return; }
   let OW = P(1u); let OH = P(2u); let IW = i32(P(3u)); let IH = i32(P(4u)); let C = P(5u);
-  let replicate = P(6u) != 0u; let rev = P(7u) != 0u; let bv = PF(8u);
+  let replicate = P(6u) != 0u; let rev = P(7u) != 0u;
   let x = gi % OW; let t = gi / OW; let y = t % OH; let p = t / OH;
   let m = p * 6u;
   let fxs = M[m] * f32(x) + M[m + 1u] * f32(y) + M[m + 2u];
@@ -207,6 +217,7 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
   let sx = i32(clamp(x0, -4.0, f32(IW) + 4.0)); let sy = i32(clamp(y0, -4.0, f32(IH) + 4.0));
   let plane = OH * OW; let ob = p * C * plane + y * OW + x;
   for (var c = 0u; c < C; c++) {
+    let bv = PF(18u + c);
     var v: array<f32, 4>;
     for (var k = 0; k < 4; k++) {
       var xx = sx + (k & 1); var yy = sy + (k >> 1u);
@@ -247,9 +258,10 @@ export function warpAffine(image: ImageTensor, options: WarpAffineOptions): Tens
   const u = new Uniforms()
     .int(P * OH * OW, OW, OH, image.width, image.height, C, options.border === "replicate" ? 1 : 0)
     .int(options.reverseChannels ? 1 : 0)
-    .float(options.borderValue ?? 0)
+    .float(0)
     .int(0)
-    .float(...norm);
+    .float(...norm)
+    .float(...borderValues(options.borderValue, C, name));
   const inv = transforms.map(invertAffine);
   let side: Tensor;
   if ((options.mode ?? "exact") === "exact") {

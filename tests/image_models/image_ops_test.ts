@@ -172,3 +172,24 @@ Deno.test("getAffineTransform is Simple Baselines' get_affine_transform (forward
   assert.deepEqual(poseBox([0, 0, 1, 10, 20, 1, 5, 5, 0], { minScore: 0.5 }), [0, 0, 10, 20]);
   assert.deepEqual(poseBox([0, 0, 1, 10, 20, 1], { extend: 0.2 }), [-1, -2, 12, 24]);
 });
+
+Deno.test("warpAffine: a per-channel constant border (pytorch-cpn's mean padding) and its errors", async () => {
+  // 2×2 RGB image, crop shifted 3 px left: the first columns lie outside and read the border.
+  const up = uploadImage({ width: 2, height: 2, channels: 3, data: new Uint8Array(12).fill(200) });
+  const y = warpAffine(up, {
+    transforms: [[1, 0, 3, 0, 1, 0]],
+    width: 5,
+    height: 2,
+    borderValue: [123, 116, 103],
+  });
+  const v = await y.read();
+  // Column 0 of each channel plane is fully outside; column 4 samples (1, ·), inside.
+  assert.deepEqual([v[0], v[10], v[20]], [123, 116, 103]);
+  assert.deepEqual([v[4], v[14], v[24]], [200, 200, 200]);
+  assert.throws(
+    () => warpAffine(up, { transforms: [[1, 0, 0, 0, 1, 0]], width: 2, height: 2, borderValue: [1, 2] }),
+    /borderValue/,
+  );
+  y.dispose();
+  up.packed.dispose();
+});
