@@ -1,0 +1,90 @@
+// Peer-bench runner: posegpu (this repository) on Deno's WebGPU adapter. Loads the seeded PyTorch-named
+// weights into models/martinez.ts and models/posefix.ts, folds BatchNorm (`loadStateDict(..., {fold})`), and
+// times upload + forward + readback per case. Usage: deno run -A bench/peers/run_posegpu.ts PLAN.json
+import {
+  backend,
+  initEngine,
+  type Tensor,
+  tensor,
+  tidy,
+} from "../../engine/mod.ts";
+import { readStateDict } from "../../layers/state_dict.ts";
+import type { StateDict } from "../../layers/module.ts";
+import { Martinez } from "../../models/martinez.ts";
+import { PoseFix } from "../../models/posefix.ts";
+import {
+  type Plan,
+  type RunnerResult,
+  timeCase,
+  WORKLOADS,
+} from "./workloads.ts";
+
+const plan: Plan = JSON.parse(await Deno.readTextFile(Deno.args[0]));
+const result: RunnerResult = {
+  engine: "posegpu",
+  version: "",
+  results: [],
+  notes: [],
+};
+await initEngine();
+const info = backend().device.adapterInfo;
+result.version = `posegpu (this tree), ${
+  info?.description || info?.vendor || "WebGPU"
+}`;
+
+type Net = { forward(x: Tensor): Tensor };
+const models = new Map<string, Net>();
+async function model(id: string): Promise<Net> {
+  let m = models.get(id);
+  if (m) return m;
+  const { stateDict } = await readStateDict(`${plan.cache}/${id}.safetensors`);
+  const net = id === "lifter"
+    ? new Martinez()
+    : new PoseFix({ num_layers: 50 });
+  net.eval();
+  await net.loadStateDict(stateDict as StateDict, { fold: true });
+  models.set(id, m = net);
+  return net;
+}
+
+for (const c of plan.cases) {
+  const w = WORKLOADS.find((x) => x.id === c.workload)!;
+  try {
+    const net = await model(c.workload);
+    const all = new Float32Array(
+      (await Deno.readFile(`${plan.cache}/${c.workload}_input.f32`)).buffer,
+    );
+    const per = w.inShape.reduce((a, b) => a * b, 1);
+    const x = all.subarray(0, c.batch * per);
+    const run = async (): Promise<Float32Array> => {
+      const input = tensor(x, [c.batch, ...w.inShape]);
+      const y = tidy(() => net.forward(input));
+      const out = await y.read();
+      y.dispose();
+      input.dispose();
+      return out;
+    };
+    const t = await timeCase(run, c);
+    const output = `${plan.cache}/out/posegpu_${c.workload}_${c.batch}.f32`;
+    await Deno.writeFile(
+      output,
+      new Uint8Array(t.last.buffer, t.last.byteOffset, t.last.byteLength),
+    );
+    const { firstMs, medianMs, times } = t;
+    result.results.push({
+      workload: c.workload,
+      batch: c.batch,
+      firstMs,
+      medianMs,
+      times,
+      output,
+    });
+  } catch (e) {
+    result.results.push({
+      workload: c.workload,
+      batch: c.batch,
+      error: String(e).split("\n")[0],
+    });
+  }
+}
+console.log(JSON.stringify(result));
