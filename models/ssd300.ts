@@ -8,7 +8,9 @@
  * (123, 117, 104) — ssd.pytorch's BaseTransform then its BGR → RGB swap. `forward` returns
  * `[N, 8732, 4 + num_classes]`: box offsets then class logits per prior. Priors (`priorBoxes`), decoding
  * with variances (0.1, 0.2), per-class confidence threshold and greedy NMS (`detections`) follow
- * ssd.pytorch's PriorBox / Detect / nms (VOC or COCO prior sizes by `prior_sizes`).
+ * ssd.pytorch's PriorBox / Detect / nms. As ssd.pytorch's `SSD.__init__` (`self.cfg = (coco, voc)[num_classes
+ * == 21]`), the priors are VOC's when `num_classes` is 21 and COCO's otherwise (`prior_sizes: "auto"`);
+ * ssd.pytorch's own COCO config trains 201 classes (`coco['num_classes']`), person = class 1.
  * @module
  */
 
@@ -21,14 +23,23 @@ import { resizeTransform } from "./image_ops.ts";
 
 /** SSD300 configuration. */
 export const SSD300_CONFIG = {
-  num_classes: { type: "int", default: 21, doc: "classes including background (VOC 21, COCO 81)" },
+  num_classes: {
+    type: "int",
+    default: 21,
+    doc: "classes including background (VOC 21; ssd.pytorch's COCO config: 201, of which 81 are used)",
+  },
   prior_sizes: {
     type: "string",
-    default: "voc",
-    choices: ["voc", "coco"],
-    doc: "prior min/max sizes: voc [30,60,111,162,213,264 | 315], coco [21,45,99,153,207,261 | 315]",
+    default: "auto",
+    choices: ["auto", "voc", "coco"],
+    doc: "prior min/max sizes: voc [30,60,111,162,213,264 | 315], coco [21,45,99,153,207,261 | 315]; " +
+      "auto: voc iff num_classes = 21 (ssd.pytorch)",
   },
-  person_class: { type: "int", default: 15, doc: "class index of 'person' (VOC 15, COCO 1)" },
+  person_class: {
+    type: "int",
+    default: 0,
+    doc: "class index of 'person'; 0: 15 if num_classes = 21 (VOC), else 1",
+  },
   conf_thresh: { type: "float", default: 0.01, doc: "per-class score threshold before NMS" },
   nms_thresh: { type: "float", default: 0.45, doc: "NMS IoU threshold" },
   top_k: { type: "int", default: 200, doc: "detections kept per class" },
@@ -231,6 +242,9 @@ export class Ssd300 extends Module {
     super();
     const c = this.config = resolveConfig("ssd300", SSD300_CONFIG, config);
     if (c.num_classes < 2) throw new InputError(`ssd300: num_classes must be ≥ 2, got ${c.num_classes}`);
+    if (c.person_class < 0 || c.person_class >= c.num_classes) {
+      throw new InputError(`ssd300: person_class ${c.person_class} is not a class of ${c.num_classes}`);
+    }
     const layers: ForwardModule[] = [];
     let inC = 3;
     for (const v of BASE) {
@@ -275,8 +289,19 @@ export class Ssd300 extends Module {
 
   /** The priors of this model's configuration (computed once). */
   get priors(): Float32Array {
-    this.#priors ??= priorBoxes(this.config.prior_sizes);
+    this.#priors ??= priorBoxes(this.priorSizes);
     return this.#priors;
+  }
+
+  /** The prior sizes in use (`auto`: VOC's for 21 classes, else COCO's, as ssd.pytorch). */
+  get priorSizes(): "voc" | "coco" {
+    const p = this.config.prior_sizes;
+    return p === "auto" ? (this.config.num_classes === 21 ? "voc" : "coco") : p;
+  }
+
+  /** The class index of 'person' (`person_class`, or 15 for VOC's 21 classes and 1 otherwise). */
+  get personClass(): number {
+    return this.config.person_class || (this.config.num_classes === 21 ? 15 : 1);
   }
 
   /** Throws unless `shape` is `[N, 3, 300, 300]`. */
@@ -365,7 +390,7 @@ export class Ssd300 extends Module {
       });
       const [loc, prob] = await readAll(out);
       for (const t of out) t.dispose();
-      const label = options.label === undefined ? this.config.person_class : options.label ?? undefined;
+      const label = options.label === undefined ? this.personClass : options.label ?? undefined;
       return detections(loc, prob, {
         numClasses: this.config.num_classes,
         label,

@@ -56,3 +56,15 @@ Deno.test("ssd300: detect() runs on an image and returns boxes inside it, sorted
   for (const d of dets) assert.ok(d.bbox.every(Number.isFinite) && d.label === 1);
   model.dispose();
 });
+
+Deno.test("ssd300: priors and person class follow ssd.pytorch's cfg choice (voc iff 21 classes)", () => {
+  const voc = new Ssd300(), coco = new Ssd300({ num_classes: 201 }), two = new Ssd300({ num_classes: 2 });
+  assert.equal(voc.priorSizes, "voc");
+  assert.equal(voc.personClass, 15);
+  assert.equal(coco.priorSizes, "coco");
+  assert.equal(coco.personClass, 1);
+  assertClose(two.priors, fx.get("priors_coco").data as Float32Array, "2-class priors are COCO's", 1e-6);
+  assert.equal(new Ssd300({ num_classes: 2, prior_sizes: "voc" }).priorSizes, "voc");
+  assert.throws(() => new Ssd300({ num_classes: 2, person_class: 2 }), /person_class/);
+  for (const m of [voc, coco, two]) m.dispose();
+});
