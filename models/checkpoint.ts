@@ -396,11 +396,14 @@ export function parseCheckpointMeta(metadata: Record<string, string>, file: stri
     }
   }
   if (problems.length) {
-    throw new InputError(
+    const err = new InputError(
       `${file}: not a valid posegpu checkpoint (${problems.length} problem${
         problems.length === 1 ? "" : "s"
       }):\n  ${problems.join("\n  ")}`,
     );
+    // The list itself, so that a caller can add what else does not fit (loadLifter: the tensors).
+    (err as InputError & { problems?: string[] }).problems = problems;
+    throw err;
   }
   const list = (key: string): string[] => metadata[key] ? metadata[key].split(",") : [];
   const extra: Record<string, string> = {};

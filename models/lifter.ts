@@ -31,7 +31,13 @@
 import { InputError } from "../engine/errors.ts";
 import { setWeightDtype, type WeightDtype } from "../layers/linear.ts";
 import { tensor, tidy } from "../engine/tensor.ts";
-import { type Checkpoint, type CheckpointMeta, loadCheckpoint, type Normalization } from "./checkpoint.ts";
+import { parseSafetensors, readSafetensors, type SafetensorsFile } from "../engine/safetensors.ts";
+import {
+  type Checkpoint,
+  checkpointFromFile,
+  type CheckpointMeta,
+  type Normalization,
+} from "./checkpoint.ts";
 import { createModel, type LiftingModel } from "./registry.ts";
 import { decodeOutput, encodeInput, networkJoints, NOSE, poseScale, usesZScore } from "./training/codec.ts";
 
@@ -415,7 +421,12 @@ export async function lifterFromCheckpoint(
     );
   }
   const model = createModel(meta.model, meta.config);
-  await model.loadStateDict(checkpoint.stateDict, { fold: options.fold ?? true });
+  try {
+    await model.loadStateDict(checkpoint.stateDict, { fold: options.fold ?? true });
+  } catch (e) {
+    model.dispose(); // a checkpoint that does not fit must not leave the model's buffers behind
+    throw e;
+  }
   const dtype = options.weightsDtype ?? "f32";
   if (dtype !== "f32" && dtype !== "f16") {
     throw new InputError(`loadLifter: weightsDtype must be "f32" or "f16", got ${JSON.stringify(dtype)}`);
@@ -424,10 +435,62 @@ export async function lifterFromCheckpoint(
   return new CheckpointLifter(meta, model);
 }
 
-/** Loads a posegpu checkpoint (path or bytes) as a `Lifter` (see the module documentation). */
+/**
+ * What else does not fit when the metadata is already wrong: the tensors against the model the metadata
+ * names (missing, unexpected, wrong-shape keys), when that model can be built at all.
+ */
+async function tensorProblems(file: SafetensorsFile): Promise<string[]> {
+  let model: LiftingModel;
+  try {
+    const config = JSON.parse(file.metadata.config ?? "{}");
+    model = createModel(file.metadata.model ?? "", config);
+  } catch {
+    return [];
+  }
+  try {
+    const tensors = new Map([...file.tensors].filter(([k]) => !k.startsWith("optim.")));
+    await model.loadStateDict(tensors);
+    return [];
+  } catch (e) {
+    return [(e as Error).message.replaceAll("\n", "\n  ")];
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * Loads a posegpu checkpoint (path or bytes) as a `Lifter` (see the module documentation). A checkpoint
+ * that does not fit — metadata (joint order, normalisation, units...) and tensors (missing, unexpected,
+ * wrong-shape keys) — is one `InputError` naming the file and listing every mismatch.
+ */
 export async function loadLifter(
   pathOrBytes: string | Uint8Array,
   options: LoadLifterOptions = {},
 ): Promise<Lifter> {
-  return await lifterFromCheckpoint(await loadCheckpoint(pathOrBytes), options);
+  const name = typeof pathOrBytes === "string" ? pathOrBytes : "<checkpoint bytes>";
+  const file = typeof pathOrBytes === "string"
+    ? await readSafetensors(pathOrBytes)
+    : parseSafetensors(pathOrBytes, { name });
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = checkpointFromFile(file, name);
+  } catch (e) {
+    const problems = (e as { problems?: string[] }).problems;
+    if (!problems) throw e;
+    const all = [...problems, ...await tensorProblems(file)];
+    throw new InputError(
+      `${name}: not a valid posegpu checkpoint (${all.length} problem${all.length === 1 ? "" : "s"}):\n  ${
+        all.join("\n  ")
+      }`,
+      { cause: e },
+    );
+  }
+  try {
+    return await lifterFromCheckpoint(checkpoint, options);
+  } catch (e) {
+    if (e instanceof InputError && !e.message.startsWith(name)) {
+      throw new InputError(`${name}: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
 }
