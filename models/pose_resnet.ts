@@ -1,8 +1,12 @@
 /**
  * Simple Baselines `pose_resnet` (microsoft/human-pose-estimation.pytorch `lib/models/pose_resnet.py`),
  * PoseFix's network: a ResNet trunk (torchvision keys at the top level), then `num_deconv_layers` ×
- * (ConvTranspose2d 256, 4×4, stride 2, padding 1, no bias → BatchNorm → ReLU) as `deconv_layers.{0,1,2,
- * 3,…}` and a `final_layer` conv (1×1, bias) to K heatmaps: `[N, C, H, W]` → `[N, K, H/4, W/4]`.
+ * (ConvTranspose2d `num_deconv_filters[i]`, `num_deconv_kernels[i]`, stride 2 → BatchNorm → ReLU; no bias
+ * unless `deconv_with_bias`) as `deconv_layers.{0,1,2,3,…}` and a `final_layer` conv (1×1, bias) to K
+ * heatmaps: `[N, C, H, W]` → `[N, K, H/4, W/4]`. The keys mirror `cfg.MODEL.EXTRA` (NUM_LAYERS,
+ * NUM_DECONV_LAYERS, NUM_DECONV_FILTERS [256, 256, 256], NUM_DECONV_KERNELS [4, 4, 4], DECONV_WITH_BIAS,
+ * FINAL_CONV_KERNEL) and `cfg.MODEL.NUM_JOINTS`, lower-cased; a single filter or kernel value is repeated
+ * for every layer.
  *
  * With BatchNorm folded (`loadStateDict(…, { fold: true })`) each deconv + BN + ReLU is one transposed
  * convolution with a fused epilogue.
@@ -28,8 +32,17 @@ export const POSE_RESNET_CONFIG = {
   num_joints: { type: "int", default: 17, doc: "heatmaps K (COCO 17)" },
   in_channels: { type: "int", default: 3, doc: "input channels (PoseFix: 3 + K)" },
   num_deconv_layers: { type: "int", default: 3, doc: "upsampling layers (each ×2)" },
-  num_deconv_filters: { type: "int", default: 256, doc: "channels of every deconv layer" },
-  num_deconv_kernels: { type: "int", default: 4, doc: "deconv kernel size: 4, 3 or 2" },
+  num_deconv_filters: {
+    type: "int_list",
+    default: [256, 256, 256],
+    doc: "channels per deconv layer (one value: every layer)",
+  },
+  num_deconv_kernels: {
+    type: "int_list",
+    default: [4, 4, 4],
+    doc: "kernel size per deconv layer: 4, 3 or 2 (one value: every layer)",
+  },
+  deconv_with_bias: { type: "bool", default: false, doc: "deconvolutions with a bias (DECONV_WITH_BIAS)" },
   final_conv_kernel: { type: "int", default: 1, doc: "final conv kernel size: 1 or 3" },
 } as const satisfies ConfigSpec;
 
@@ -65,24 +78,37 @@ export class PoseResNet extends ResNetTrunk {
     this.modelName = name;
     this.poseConfig = c;
     this.config = c;
-    const [padding, outputPadding] = deconvPadding(c.num_deconv_kernels);
-    if (c.num_deconv_layers < 0 || c.num_deconv_filters < 1 || c.num_joints < 1) {
+    if (c.num_deconv_layers < 0 || c.num_joints < 1) {
       throw new InputError(`${name}: bad head configuration ${JSON.stringify(c)}`);
     }
+    const perLayer = (key: "num_deconv_filters" | "num_deconv_kernels"): number[] => {
+      const v = c[key];
+      if (v.length === 1) return new Array(c.num_deconv_layers).fill(v[0]);
+      if (v.length !== c.num_deconv_layers) {
+        // pose_resnet.py: 'ERROR: num_deconv_layers is different len(num_deconv_filters)'.
+        throw new InputError(
+          `${name}: ${key} has ${v.length} entries for num_deconv_layers ${c.num_deconv_layers}`,
+        );
+      }
+      return [...v];
+    };
+    const filters = perLayer("num_deconv_filters"), kernels = perLayer("num_deconv_kernels");
+    if (!filters.every((f) => f >= 1)) throw new InputError(`${name}: num_deconv_filters must be ≥ 1`);
     this.deconv_layers = this.addModule("deconv_layers", new ModuleList<Module>());
     let inPlanes = this.outChannels;
     for (let i = 0; i < c.num_deconv_layers; i++) {
+      const [padding, outputPadding] = deconvPadding(kernels[i]);
       this.deconv_layers.push(
-        new ConvTranspose2d(inPlanes, c.num_deconv_filters, c.num_deconv_kernels, {
+        new ConvTranspose2d(inPlanes, filters[i], kernels[i], {
           stride: 2,
           padding,
           outputPadding,
-          bias: false,
+          bias: c.deconv_with_bias,
         }),
       );
-      this.deconv_layers.push(new BatchNorm2d(c.num_deconv_filters));
+      this.deconv_layers.push(new BatchNorm2d(filters[i]));
       this.deconv_layers.push(new ReLU());
-      inPlanes = c.num_deconv_filters;
+      inPlanes = filters[i];
     }
     if (c.final_conv_kernel !== 1 && c.final_conv_kernel !== 3) {
       throw new InputError(`${name}: final_conv_kernel must be 1 or 3, got ${c.final_conv_kernel}`);

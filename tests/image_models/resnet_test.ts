@@ -76,6 +76,15 @@ for (const c of cases) {
 Deno.test("resnet / pose_resnet reject bad configurations and inputs; no buffers leak across forwards", async () => {
   assert.throws(() => createModel("resnet", { depth: 20 }), /depth 20/);
   assert.throws(() => createModel("pose_resnet", { num_deconv_kernels: 5 }), /num_deconv_kernels/);
+  assert.throws(
+    () => createModel("pose_resnet", { num_deconv_layers: 2, num_deconv_filters: [8, 8, 8] }),
+    /3 entries for num_deconv_layers 2/,
+  );
+  assert.deepEqual(
+    (createModel("pose_resnet", { num_layers: 18, num_deconv_filters: "32,16,8" }) as PoseResNet).poseConfig
+      .num_deconv_filters,
+    [32, 16, 8],
+  );
   const m = createModel("pose_resnet", { num_layers: 18, in_channels: 4, num_joints: 3 });
   assert.throws(() => m.checkInput([1, 3, 64, 48]), /\[N, 4, H, W\]/);
   await m.loadStateDict(hashStateDict(moduleKeys(m)), { fold: true });
