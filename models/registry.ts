@@ -80,7 +80,7 @@ export const MODELS: Record<string, ModelEntry> = {
     create: (c) => {
       if (c.structure !== "fc") return new Srnet(c);
       // FC is the official FC baseline; the SR-only keys must not be set for it.
-      const { structure: _s, group: _g, split: _p, recombine: _r, layers: _l, ...rest } = c;
+      const { structure: _s, group: _g, split: _p, recombine: _r, layers: _l, context_dim: _h, ...rest } = c;
       return new SrnetFc(rest);
     },
   },

@@ -43,7 +43,9 @@
  * T' = T, i.e. single-frame widths); `dense` is accepted and ignored, as by the official `TemporalModel`
  * (its convs are always dilated). `split=all` takes every group's context from all the layer's input
  * channels (the raw 34 in the first layer; keys `get_all_info.m_conv.{g}.*`, no gate BN; see
- * `srnet_layer.ts`). `split=none` gives group convs without context (the `g` kind; the official code
+ * `srnet_layer.ts`). `context_dim` is the paper's H, the global context's dimension, for concat: H
+ * channels appended to every group (gate convs with H·k outputs, viewed as the official code views its
+ * one; the official code fixes H = 1, its `added_dim`). `split=none` gives group convs without context (the `g` kind; the official code
  * fails with it for every --recombine choice, its context being undefined there).
  * @module
  */
@@ -100,6 +102,11 @@ export const SRNET_CONFIG = {
     type: "string",
     default: "",
     doc: "per-layer kinds s/g/f (overrides structure), e.g. g,g,g,f,f,f",
+  },
+  context_dim: {
+    type: "int",
+    default: 1,
+    doc: "H, context channels per group with concat (the official code: 1)",
   },
   dense: {
     type: "bool",
@@ -244,6 +251,11 @@ export class Srnet extends Module {
     if (c.split === "none") kinds = kinds.map((k) => (k === "s" ? "g" : k));
     this.layerKinds = kinds;
     const recombine = c.recombine as Recombine;
+    if (c.context_dim !== 1 && (recombine !== "concat" || c.context_dim < 1)) {
+      throw new InputError(
+        `srnet config context_dim=${c.context_dim}: H above 1 is defined for recombine=concat only`,
+      );
+    }
     const source = c.split === "all" ? "all" : "others";
     // --split all: the first layer's gates see the raw 34 channels = the first copy of each channel in
     // the regrouped input (the roots of group 0).
@@ -263,6 +275,7 @@ export class Srnet extends Module {
           recombine,
           source,
           contextChannels: first ? rawChannels : undefined,
+          contextDim: c.context_dim,
         });
       }
       if (kind === "g") return new GroupConv1d(inG, outG, k, { dilation });

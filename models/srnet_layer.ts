@@ -65,11 +65,12 @@ export class PartInfo extends Module {
     inGroups: readonly number[],
     kernel: number,
     dilation: number,
-    options: { recombine: Recombine; source?: ContextSource; allInputs?: number },
+    options: { recombine: Recombine; source?: ContextSource; allInputs?: number; contextDim?: number },
   ) {
     super();
     const total = inGroups.reduce((a, b) => a + b, 0);
     const all = options.source === "all";
+    const outputs = kernel * (options.contextDim ?? 1);
     // Registration order = the official state_dict order (layers_bn before m_conv).
     this.layers_bn = options.recombine === "multiply" && !all
       ? this.addModule(
@@ -81,7 +82,7 @@ export class PartInfo extends Module {
       "m_conv",
       new ModuleList(
         inGroups.map((c) =>
-          new Conv1d(all ? options.allInputs ?? total : total - c, kernel, kernel, { dilation })
+          new Conv1d(all ? options.allInputs ?? total : total - c, outputs, kernel, { dilation })
         ),
       ),
     );
@@ -111,6 +112,11 @@ export interface SplitRecombineOptions {
    * each channel in the regrouped input.
    */
   contextChannels?: readonly number[];
+  /**
+   * H, the context channels appended to each group with concat (default 1, the official code's fixed
+   * `added_dim`): gate convs with H·k outputs, group convs with H extra inputs. Only for concat.
+   */
+  contextDim?: number;
 }
 
 /** One split-and-recombine layer. */
@@ -121,6 +127,8 @@ export class SplitRecombineLayer extends GroupConv1d {
   readonly recombine: Recombine;
   /** Where the context comes from. */
   readonly source: ContextSource;
+  /** H: context channels per group (concat; 1 otherwise). */
+  readonly contextDim: number;
   readonly #contextChannels: readonly number[] | null;
 
   /** Creates the layer: group g maps `inGroups[g]` channels to `outGroups[g]`. */
@@ -130,10 +138,17 @@ export class SplitRecombineLayer extends GroupConv1d {
     kernel: number,
     options: SplitRecombineOptions,
   ) {
+    const h = options.contextDim ?? 1;
+    if (!Number.isInteger(h) || h < 1 || (h !== 1 && options.recombine !== "concat")) {
+      throw new InputError(
+        `split-recombine layer: context dimension ${h} (a positive integer, above 1 only with concat)`,
+      );
+    }
     super(inGroups, outGroups, kernel, {
       dilation: options.dilation,
-      extraInputs: options.recombine === "concat" ? 1 : 0,
+      extraInputs: options.recombine === "concat" ? h : 0,
     });
+    this.contextDim = h;
     if (inGroups.length < 2) throw new InputError("a split-and-recombine layer needs at least two groups");
     this.recombine = options.recombine;
     this.source = options.source ?? "others";
@@ -148,29 +163,35 @@ export class SplitRecombineLayer extends GroupConv1d {
         recombine: options.recombine,
         source: this.source,
         allInputs: this.#contextChannels?.length ?? this.inChannels,
+        contextDim: h,
       }),
     );
   }
 
+  /** Gate-conv outputs per group: k·H. */
+  get gateWidth(): number {
+    return this.kernelSize * this.contextDim;
+  }
+
   /**
-   * The packed gate matrix `[k·C, G·k]` (rows in the unfolded input's tap-major order; columns padded
+   * The packed gate matrix `[k·C, G·k·H]` (rows in the unfolded input's tap-major order; columns padded
    * with zeros to a multiple of 4): column block g holds `m_conv.g`'s weight on the other groups' rows
    * and zeros on group g's own (cached in eval).
    */
   packedGateWeight(): Tensor {
     return this.cached("gate_w", () => {
-      const k = this.kernelSize;
+      const k = this.kernelSize, kh = this.gateWidth;
       if (this.source === "all") return padTo4(this.#packedAllWeight(), 1);
       const blocks = this.inRanges().map(([a, b], g) => {
         // [k_out, C_other, k_tap] → [k_tap, C_other, k_out], then zero rows for the group's own channels.
         const w = ops.permute(this.get_part_info.m_conv.at(g).effectiveWeight(), [2, 1, 0]);
-        const own = zeros([k, b - a, k]);
+        const own = zeros([k, b - a, kh]);
         const parts = [
           ...(a > 0 ? [ops.slice(w, [{ axis: 1, start: 0, end: a }])] : []),
           own,
           ...(a < w.shape[1] ? [ops.slice(w, [{ axis: 1, start: a, end: w.shape[1] }])] : []),
         ];
-        return ops.reshape(ops.concat(parts, { axis: 1 }), [k * this.inChannels, k]);
+        return ops.reshape(ops.concat(parts, { axis: 1 }), [k * this.inChannels, kh]);
       });
       // Zero columns up to a multiple of 4: the matmul kernels are several times faster on aligned widths.
       return padTo4(ops.concat(blocks, { axis: 1 }), 1);
@@ -179,7 +200,7 @@ export class SplitRecombineLayer extends GroupConv1d {
 
   /** `all`: each group's gate weight over every input row (scattered to its layer channels). */
   #packedAllWeight(): Tensor {
-    const k = this.kernelSize, c = this.inChannels, map = this.#contextChannels;
+    const k = this.kernelSize, kh = this.gateWidth, c = this.inChannels, map = this.#contextChannels;
     const blocks = this.get_part_info.m_conv.toArray().map((conv) => {
       // [k_out, C_ctx, k_tap] → [k_tap, C_ctx, k_out]; then rows of the layer's C input channels.
       let w = ops.permute(conv.effectiveWeight(), [2, 1, 0]);
@@ -187,9 +208,9 @@ export class SplitRecombineLayer extends GroupConv1d {
         // Layer channel j takes gate-input channel src[j], or a zero row (index C_ctx) if none.
         const src = new Int32Array(c).fill(map.length);
         map.forEach((j, i) => (src[j] = i));
-        w = ops.gather(ops.concat([w, zeros([k, 1, k])], { axis: 1 }), tensor(src), { axis: 1 });
+        w = ops.gather(ops.concat([w, zeros([k, 1, kh])], { axis: 1 }), tensor(src), { axis: 1 });
       }
-      return ops.reshape(w, [k * c, k]);
+      return ops.reshape(w, [k * c, kh]);
     });
     return ops.concat(blocks, { axis: 1 });
   }
@@ -206,7 +227,7 @@ export class SplitRecombineLayer extends GroupConv1d {
     );
   }
 
-  /** Gates/shifts/context values of every group from unfolded rows `[M, k·C]` → `[M, G·k (+ padding)]`. */
+  /** Gates/shifts/context values of every group from unfolded rows `[M, k·C]` → `[M, G·k·H (+ padding)]`. */
   context(flat: Tensor): Tensor {
     const pre = ops.linear(flat, this.packedGateWeight(), {
       bias: this.packedGateBias(),
@@ -248,15 +269,26 @@ export class SplitRecombineLayer extends GroupConv1d {
     }
     const ctx = this.context(flat);
     const rows = flat.shape[0];
+    const h = this.contextDim, kh = this.gateWidth;
     const y = this.forwardUnfolded(cols, {
       ...options,
       transform: (g, xg) => {
-        const m = ops.slice(ctx, [{ axis: 1, start: g * k, end: (g + 1) * k }]); // [M, k]
+        const m = ops.slice(ctx, [{ axis: 1, start: g * kh, end: (g + 1) * kh }]); // [M, k·H]
         if (this.recombine === "concat") {
-          // Quirk 7: (B, k, T') reinterpreted as (B, 1, T', k); our rows are (b, t) with k columns.
-          const extra = k === 1
-            ? m
-            : ops.reshape(ops.permute(ops.reshape(m, [n, frames, k]), [0, 2, 1]), [rows, k, 1]);
+          // Quirk 7: (B, H·k, T') reinterpreted as (B, H, T', k); our rows are (b, t) with H·k columns,
+          // the group's input rows (b, t) × tap × channel, so the H values of tap j go last.
+          const extra = k === 1 ? m : ops.reshape(
+            ops.permute(
+              ops.reshape(ops.permute(ops.reshape(m, [n, frames, kh]), [0, 2, 1]), [n, h, frames, k]),
+              [
+                0,
+                2,
+                3,
+                1,
+              ],
+            ),
+            [rows, k, h],
+          );
           return ops.concat([xg, extra], { axis: xg.rank - 1 });
         }
         const mg = k === 1 ? m : ops.reshape(m, [rows, k, 1]);

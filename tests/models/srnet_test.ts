@@ -26,6 +26,8 @@ const CASES = [
   "srnet_all_add",
   "srnet_t27_all_concat",
   "srnet_t27_causal",
+  "srnet_concat_h2",
+  "srnet_t27_concat_h3",
 ];
 for (const name of CASES) {
   Deno.test(`${name} matches PyTorch (forward, state dict, folded)`, () => checkCase(name));
@@ -81,6 +83,15 @@ Deno.test("srnet structure presets and config errors", () => {
   assert.throws(() => new Srnet({ filter_widths: [3, 1, 1] }), /first width for every block/);
   assert.throws(() => new Srnet({ group: 4 }), /group=4/);
   assert.throws(() => new Srnet({ layers: "s,s" }), /expected 6 of s, g, f/);
+  assert.throws(
+    () => new Srnet({ context_dim: 2 }),
+    /context_dim=2: H above 1 is defined for recombine=concat/,
+  );
+  const h = new Srnet({ recombine: "concat", context_dim: 2 });
+  const shape = (k: string) => h.namedParameters().find(([n]) => n === k)![1].shape;
+  assert.deepEqual(shape("expand_conv.group_conv.2.weight"), [243, 12, 1]);
+  assert.deepEqual(shape("layers_conv.0.get_part_info.m_conv.1.weight"), [2, 829, 1]);
+  h.dispose();
 });
 
 // The official code only runs at 1024 channels (quirk 1): the same cases at that width, on hash weights

@@ -65,7 +65,7 @@ Deno.test({
   ignore: !torch,
   async fn(t) {
     await initEngine();
-    assert.ok(CASES.length >= 32, `only ${CASES.length} fixture cases found`);
+    assert.ok(CASES.length >= 34, `only ${CASES.length} fixture cases found`);
     const dir = await Deno.makeTempDir();
     const paths: Record<string, string> = {};
     for (const name of CASES) {
