@@ -1,9 +1,12 @@
 // Where the time of one Martinez training step (batch 64, the real model of models/martinez.ts with
 // BN, ReLU, dropout, MSE and Adam) goes on this adapter: each phase and the kernels at the step's
-// shapes, timed by syncing after R repetitions, rounds interleaved, medians printed. For profiling work
-// on the training path; the throughput figure of record is bench/epoch_bench.ts.
+// shapes, timed by syncing after R repetitions, rounds interleaved, medians printed: wall time and the
+// process's CPU time (user + system, all lavapipe threads: on a machine shared with other jobs the CPU
+// time measures the work, the wall time mostly the contention). For profiling work on the training
+// path; the throughput figure of record is bench/epoch_bench.ts.
 // Run: deno run -A bench/step_profile.ts [--reps 10] [--rounds 3]
 import { parseArgs } from "node:util";
+import process from "node:process";
 import { backend, initEngine, type Tensor, tensor } from "../engine/mod.ts";
 import * as ops from "../engine/ops.ts";
 import { matmul as matmulKernel } from "../engine/kernels/matmul.ts";
@@ -113,6 +116,7 @@ opt.zeroGrad();
 await backend().sync();
 
 const times = new Map<string, number[]>(cases.map(([n]) => [n, []]));
+const cpu = new Map<string, number[]>(cases.map(([n]) => [n, []]));
 for (let r = 0; r < ROUNDS; r++) {
   for (const [name, f] of cases) {
     if (name.startsWith("Adam")) {
@@ -120,19 +124,24 @@ for (let r = 0; r < ROUNDS; r++) {
       withGrad(() => tidy(() => (backward(lossOf()), null)));
       await backend().sync();
     }
-    const t = performance.now();
+    const t = performance.now(), c = process.cpuUsage();
     for (let i = 0; i < REPS; i++) {
       f();
       backend().flush();
     }
     await backend().sync();
     times.get(name)!.push((performance.now() - t) / REPS);
+    const used = process.cpuUsage(c);
+    cpu.get(name)!.push((used.user + used.system) / 1000 / REPS);
     if (name.startsWith("Adam")) opt.zeroGrad();
   }
 }
 const med = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ").slice(0, 3).join(" ");
 console.log(`Martinez step profile, batch ${B}, ${REPS} reps × ${ROUNDS} rounds, load ${load}`);
-for (const [name, v] of times) console.log(`${med(v).toFixed(2).padStart(9)} ms  ${name}`);
+console.log("  wall ms    CPU ms");
+for (const [name, v] of times) {
+  console.log(`${med(v).toFixed(2).padStart(9)} ${med(cpu.get(name)!).toFixed(2).padStart(9)}  ${name}`);
+}
 const st = backend().getStats();
 console.log(`dispatches so far ${st.dispatches}, submits ${st.submits}`);

@@ -62,7 +62,7 @@ import {
   resizeNearest as resizeNearestKernel,
 } from "./kernels/resize.ts";
 import { normAxis } from "./kernels/common.ts";
-import { noGrad, record } from "./autograd.ts";
+import { isRecording, noGrad, record, requiresGrad } from "./autograd.ts";
 import { InputError } from "./errors.ts";
 import { nextSeed } from "./random.ts";
 import { type DType, stridesOf, type Tensor } from "./tensor.ts";
@@ -124,7 +124,10 @@ export function linear(
   const slope = slopeOf(options.activation, options.alpha);
   const { bias, residual } = options;
   let y: Tensor;
-  if (outIn && x.rank === 2 && transposedRoute(x.shape[0], weight.shape[0], weight.shape[1])) {
+  // Not in training: there the forward's x·Wᵀ costs less CPU than W·xᵀ plus the two transposes (lavapipe,
+  // 64×1024×1024 on the current kernels: 26 vs 32 ms CPU; bench/step_profile.ts).
+  const training = isRecording() && requiresGrad(weight);
+  if (outIn && x.rank === 2 && !training && transposedRoute(x.shape[0], weight.shape[0], weight.shape[1])) {
     // yᵀ = W·xᵀ runs as a plain (NN) product, which CPU adapters do ~1.6× faster than x·Wᵀ for a
     // short batch; the transposes of x and y are small and the epilogue rides on the second.
     const xT = permuteKernel(x, [1, 0]);
