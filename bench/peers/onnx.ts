@@ -33,13 +33,10 @@ function bytes(field: number, data: Chunk): Chunk {
     data,
   ]);
 }
-const str = (field: number, s: string): Chunk =>
-  bytes(field, new TextEncoder().encode(s));
+const str = (field: number, s: string): Chunk => bytes(field, new TextEncoder().encode(s));
 /** Varint field (wire type 0); non-negative values only. */
-const int = (field: number, v: number): Chunk =>
-  Uint8Array.from([...varint(field << 3), ...varint(v)]);
-const msg = (field: number, parts: Chunk[]): Chunk =>
-  bytes(field, concat(parts));
+const int = (field: number, v: number): Chunk => Uint8Array.from([...varint(field << 3), ...varint(v)]);
+const msg = (field: number, parts: Chunk[]): Chunk => bytes(field, concat(parts));
 
 function attrInt(name: string, v: number): Chunk {
   return msg(5, [str(1, name), int(3, v), int(20, 2)]);
@@ -77,8 +74,7 @@ function valueInfo(
   name: string,
   dims: (number | string)[],
 ): Chunk {
-  const dim = (d: number | string) =>
-    msg(1, [typeof d === "number" ? int(1, d) : str(2, d)]);
+  const dim = (d: number | string) => msg(1, [typeof d === "number" ? int(1, d) : str(2, d)]);
   const tensorType = msg(1, [int(1, 1), msg(2, dims.map(dim))]);
   return msg(field, [str(1, name), msg(2, [tensorType])]);
 }

@@ -25,8 +25,7 @@ import {
 const HERE = new URL(".", import.meta.url).pathname;
 const args = Deno.args;
 const quick = args.includes("--quick");
-const flag = (name: string) =>
-  args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const ALL = [
   "posegpu",
   "tfjs-webgpu",
@@ -87,9 +86,7 @@ async function prepare(): Promise<void> {
       onnxModel(foldedGraph(w, sd), w.inShape, w.outShape),
     );
     console.error(
-      `peers: generated ${w.id} weights, inputs, ONNX (${
-        (performance.now() - t).toFixed(0)
-      } ms)`,
+      `peers: generated ${w.id} weights, inputs, ONNX (${(performance.now() - t).toFixed(0)} ms)`,
     );
   }
   await Deno.writeTextFile(`${CACHE}/stamp`, STAMP);
@@ -98,19 +95,15 @@ async function prepare(): Promise<void> {
 function plan(): Plan {
   const reps = (w: Workload, b: number): { warmup: number; reps: number } => {
     if (w.id === "lifter") {
-      return quick
-        ? { warmup: 2, reps: b >= 1024 ? 3 : 5 }
-        : { warmup: 3, reps: b >= 1024 ? 10 : 20 };
+      return quick ? { warmup: 2, reps: b >= 1024 ? 3 : 5 } : { warmup: 3, reps: b >= 1024 ? 10 : 20 };
     }
-    return quick
-      ? { warmup: 1, reps: b === 1 ? 2 : 1 }
-      : { warmup: 2, reps: b === 1 ? 5 : 3 };
+    return quick ? { warmup: 1, reps: b === 1 ? 2 : 1 } : { warmup: 2, reps: b === 1 ? 5 : 3 };
   };
   return {
     cache: CACHE,
-    cases: WORKLOADS.flatMap((w) =>
-      w.batches.map((batch) => ({ workload: w.id, batch, ...reps(w, batch) }))
-    ),
+    budgetMs: quick ? 20_000 : 120_000,
+    cases: WORKLOADS.filter((w) => !only || only.includes(w.id))
+      .flatMap((w) => w.batches.map((batch) => ({ workload: w.id, batch, ...reps(w, batch) }))),
   };
 }
 
@@ -196,26 +189,41 @@ async function runEngine(engine: string, planPath: string): Promise<EngineRun> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), limit);
   try {
-    const out = await new Deno.Command(cmd[0], {
+    const child = new Deno.Command(cmd[0], {
       args: cmd.slice(1),
       env,
       stdout: "piped",
       stderr: "piped",
       signal: ac.signal,
-    })
-      .output();
+    }).spawn();
+    // The runner's stderr (progress, warnings) is shown live and its tail kept for the failure message.
+    const tail: string[] = [];
+    const pump = (async () => {
+      let pending = "";
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        pending += chunk;
+        const parts = pending.split("\n");
+        pending = parts.pop()!;
+        for (const l of parts.filter((x) => x.trim())) {
+          console.error(`  [${engine}] ${l.slice(0, 200)}`);
+          tail.push(l);
+          if (tail.length > 3) tail.shift();
+        }
+      }
+      if (pending.trim()) tail.push(pending);
+    })();
+    const [stdout, status] = await Promise.all([new Response(child.stdout).text(), child.status]);
+    await pump;
+    const out = { ...status, stdout, stderr: tail.join(" | ") };
     const wallS = (performance.now() - t) / 1000;
-    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+    const lines = out.stdout.trim().split("\n");
     const last = lines.reverse().find((l) => l.startsWith("{"));
-    const stderr = new TextDecoder().decode(out.stderr).trim().split("\n")
-      .filter((l) => l.trim()).slice(-3).join(" | ");
+    const stderr = out.stderr;
     if (last) {
       const result = JSON.parse(last) as RunnerResult;
       if (!out.success) {
         result.notes.push(
-          `process exit ${out.code}${
-            out.signal ? ` (${out.signal})` : ""
-          } after printing its results`,
+          `process exit ${out.code}${out.signal ? ` (${out.signal})` : ""} after printing its results`,
         );
       }
       return { engine, result, wallS };
@@ -274,9 +282,7 @@ for (const e of engines) {
   console.error(`peers: running ${e} (load ${load()}) …`);
   const r = await runEngine(e, planPath);
   console.error(
-    `peers: ${e} done in ${r.wallS.toFixed(0)} s${
-      r.error ? `: ${r.error}` : ""
-    }`,
+    `peers: ${e} done in ${r.wallS.toFixed(0)} s${r.error ? `: ${r.error}` : ""}`,
   );
   runs.push(r);
 }
@@ -285,12 +291,9 @@ const get = (engine: string, workload: string, batch: number) =>
   runs.find((r) => r.engine === engine)?.result?.results.find((x) =>
     x.workload === workload && x.batch === batch
   );
-const refEngine =
-  runs.find((r) =>
-      r.engine === "torch-cpu" && r.result?.results.some((x) => x.medianMs)
-    )
-    ? "torch-cpu"
-    : "posegpu";
+const refEngine = runs.find((r) => r.engine === "torch-cpu" && r.result?.results.some((x) => x.medianMs))
+  ? "torch-cpu"
+  : "posegpu";
 
 const rows: string[][] = [];
 for (const w of WORKLOADS.filter((x) => !only || only.includes(x.id))) {
@@ -298,14 +301,11 @@ for (const w of WORKLOADS.filter((x) => !only || only.includes(x.id))) {
     const ours = get("posegpu", w.id, b)?.medianMs;
     const ref = await readF32(get(refEngine, w.id, b)?.output);
     for (const r of runs) {
-      const x = r.result?.results.find((y) =>
-        y.workload === w.id && y.batch === b
-      );
+      const x = r.result?.results.find((y) => y.workload === w.id && y.batch === b);
       const label = [w.id, String(b), r.engine];
       if (!r.result || !x || x.medianMs === undefined) {
-        const why = r.error ?? x?.error ?? r.result?.notes.find((n) =>
-          n.startsWith("failed")
-        ) ?? "no result";
+        const why = r.error ?? x?.error ?? r.result?.notes.find((n) => n.startsWith("failed")) ??
+          "no result";
         rows.push([
           ...label,
           "—",
@@ -321,9 +321,7 @@ for (const w of WORKLOADS.filter((x) => !only || only.includes(x.id))) {
         ? `${((b * 1000) / ms).toFixed(0)} poses/s`
         : `${(ms / b).toFixed(0)} ms/image`;
       const out = await readF32(x.output);
-      const err = out && ref
-        ? (r.engine === refEngine ? "ref" : relError(out, ref).toExponential(1))
-        : "?";
+      const err = out && ref ? (r.engine === refEngine ? "ref" : relError(out, ref).toExponential(1)) : "?";
       rows.push([
         ...label,
         ms.toFixed(ms < 100 ? 2 : 0),
@@ -346,15 +344,10 @@ const head = [
   "t / t(posegpu)",
   `rel. err vs ${refEngine}`,
 ];
-const widths = head.map((h, i) =>
-  Math.max(h.length, ...rows.map((r) => r[i].length))
-);
-const line = (cells: string[]) =>
-  `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
 console.log(
-  `\npeer benchmark${quick ? " (--quick: few iterations)" : ""}, ${
-    new Date().toISOString()
-  }`,
+  `\npeer benchmark${quick ? " (--quick: few iterations)" : ""}, ${new Date().toISOString()}`,
 );
 console.log(
   `load average before ${loadBefore}, after ${load()}; ${navigator.hardwareConcurrency} CPU threads`,
@@ -367,9 +360,7 @@ console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
 for (const r of rows) console.log(line(r));
 console.log("");
 for (const r of runs) {
-  const notes = r.result
-    ? [r.result.version, ...r.result.notes].filter(Boolean).join("; ")
-    : r.error;
+  const notes = r.result ? [r.result.version, ...r.result.notes].filter(Boolean).join("; ") : r.error;
   console.log(`- ${r.engine} (${r.wallS.toFixed(0)} s): ${notes}`);
 }
 
@@ -377,9 +368,7 @@ for (const r of runs) {
 const t = (e: string, w: string, b: number) => get(e, w, b)?.medianMs;
 const target = (label: string, ok: boolean | null, value: string) =>
   console.log(
-    `target ${label}: ${value} → ${
-      ok === null ? "n/a" : ok ? "met" : "NOT met"
-    }`,
+    `target ${label}: ${value} → ${ok === null ? "n/a" : ok ? "met" : "NOT met"}`,
   );
 const ratio = (e: string, w: string, b: number): number | null => {
   const a = t(e, w, b), o = t("posegpu", w, b);

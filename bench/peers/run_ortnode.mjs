@@ -15,9 +15,7 @@ const WORKLOADS = {
 };
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2
-    ? s[s.length >> 1]
-    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
 try {
@@ -55,16 +53,27 @@ try {
           const outs = await session.run({ [session.inputNames[0]]: input });
           return Float32Array.from(outs[session.outputNames[0]].data);
         };
-        let t = performance.now();
+        // As workloads.ts timeCase: first call, warmups and reps bounded by plan.budgetMs.
+        const start = performance.now();
+        let t = start;
         let last = await run();
         const firstMs = performance.now() - t;
-        for (let i = 1; i < c.warmup; i++) last = await run();
-        const times = [];
-        for (let i = 0; i < c.reps; i++) {
+        let lastMs = firstMs;
+        const left = () => plan.budgetMs - (performance.now() - start);
+        for (let i = 1; i < c.warmup && left() > 2 * lastMs; i++) {
           t = performance.now();
           last = await run();
-          times.push(performance.now() - t);
+          lastMs = performance.now() - t;
         }
+        const times = [];
+        while (times.length < c.reps && (times.length === 0 || left() > lastMs)) {
+          t = performance.now();
+          last = await run();
+          times.push(lastMs = performance.now() - t);
+        }
+        console.error(
+          `${id} B=${c.batch}: first ${firstMs.toFixed(0)} ms, median ${median(times).toFixed(1)} ms`,
+        );
         const output = `${plan.cache}/out/ortnode-cpu_${id}_${c.batch}.f32`;
         writeFileSync(output, new Uint8Array(last.buffer));
         result.results.push({

@@ -7,12 +7,7 @@
 // `GPUQueue.writeBuffer(buffer, offset, view-into-the-heap)`. Deno's WebGPU rejects views of a
 // SharedArrayBuffer, so every such upload is copied into an ordinary ArrayBuffer first. `--no-shim` runs
 // without it, to show what breaks.
-import {
-  type Plan,
-  type RunnerResult,
-  timeCase,
-  WORKLOADS,
-} from "./workloads.ts";
+import { type Plan, type RunnerResult, timeCase, WORKLOADS } from "./workloads.ts";
 
 /** The few onnxruntime-web entry points used here. */
 interface OrtTensor {
@@ -56,9 +51,8 @@ const result: RunnerResult = {
 
 let copies = 0;
 if (shim) {
-  const proto =
-    (globalThis as unknown as { GPUQueue: { prototype: GPUQueue } }).GPUQueue
-      .prototype;
+  const proto = (globalThis as unknown as { GPUQueue: { prototype: GPUQueue } }).GPUQueue
+    .prototype;
   const writeBuffer = proto.writeBuffer;
   proto.writeBuffer = function (
     this: GPUQueue,
@@ -133,7 +127,7 @@ try {
           y.dispose();
           return data;
         };
-        const t = await timeCase(run, c);
+        const t = await timeCase(run, c, plan.budgetMs);
         const output = `${plan.cache}/out/ortweb-webgpu_${w.id}_${c.batch}.f32`;
         await Deno.writeFile(output, new Uint8Array(t.last.buffer));
         const { firstMs, medianMs, times } = t;

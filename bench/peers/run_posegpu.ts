@@ -1,23 +1,12 @@
 // Peer-bench runner: posegpu (this repository) on Deno's WebGPU adapter. Loads the seeded PyTorch-named
 // weights into models/martinez.ts and models/posefix.ts, folds BatchNorm (`loadStateDict(..., {fold})`), and
 // times upload + forward + readback per case. Usage: deno run -A bench/peers/run_posegpu.ts PLAN.json
-import {
-  backend,
-  initEngine,
-  type Tensor,
-  tensor,
-  tidy,
-} from "../../engine/mod.ts";
+import { backend, initEngine, type Tensor, tensor, tidy } from "../../engine/mod.ts";
 import { readStateDict } from "../../layers/state_dict.ts";
 import type { StateDict } from "../../layers/module.ts";
 import { Martinez } from "../../models/martinez.ts";
 import { PoseFix } from "../../models/posefix.ts";
-import {
-  type Plan,
-  type RunnerResult,
-  timeCase,
-  WORKLOADS,
-} from "./workloads.ts";
+import { type Plan, type RunnerResult, timeCase, WORKLOADS } from "./workloads.ts";
 
 const plan: Plan = JSON.parse(await Deno.readTextFile(Deno.args[0]));
 const result: RunnerResult = {
@@ -28,9 +17,7 @@ const result: RunnerResult = {
 };
 await initEngine();
 const info = backend().device.adapterInfo;
-result.version = `posegpu (this tree), ${
-  info?.description || info?.vendor || "WebGPU"
-}`;
+result.version = `posegpu (this tree), ${info?.description || info?.vendor || "WebGPU"}`;
 
 type Net = { forward(x: Tensor): Tensor };
 const models = new Map<string, Net>();
@@ -38,9 +25,7 @@ async function model(id: string): Promise<Net> {
   let m = models.get(id);
   if (m) return m;
   const { stateDict } = await readStateDict(`${plan.cache}/${id}.safetensors`);
-  const net = id === "lifter"
-    ? new Martinez()
-    : new PoseFix({ num_layers: 50 });
+  const net = id === "lifter" ? new Martinez() : new PoseFix({ num_layers: 50 });
   net.eval();
   await net.loadStateDict(stateDict as StateDict, { fold: true });
   models.set(id, m = net);
@@ -64,7 +49,7 @@ for (const c of plan.cases) {
       input.dispose();
       return out;
     };
-    const t = await timeCase(run, c);
+    const t = await timeCase(run, c, plan.budgetMs);
     const output = `${plan.cache}/out/posegpu_${c.workload}_${c.batch}.f32`;
     await Deno.writeFile(
       output,

@@ -71,9 +71,7 @@ function permute(
   order: number[],
 ): Float32Array {
   const outShape = order.map((o) => shape[o]);
-  const strides = shape.map((_, i) =>
-    shape.slice(i + 1).reduce((a, b) => a * b, 1)
-  );
+  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
   const out = new Float32Array(data.length);
   const idx = new Array(shape.length).fill(0);
   for (let n = 0; n < out.length; n++) {
@@ -158,9 +156,7 @@ try {
       } else if (n.op === "add") {
         run = (
           v,
-        ) => (n.relu
-          ? tf.relu(tf.add(x(v, 0), x(v, 1)))
-          : tf.add(x(v, 0), x(v, 1)));
+        ) => (n.relu ? tf.relu(tf.add(x(v, 0), x(v, 1))) : tf.add(x(v, 0), x(v, 1)));
       } else {
         run = (v) => tf.maxPool(x(v), [k, k], [s, s], p);
       }
@@ -174,12 +170,8 @@ try {
       try {
         const nchw = all.subarray(0, c.batch * per);
         const image = w.inShape.length === 3;
-        const host = image
-          ? permute(nchw, [c.batch, ...w.inShape], [0, 2, 3, 1])
-          : nchw;
-        const inShape = image
-          ? [c.batch, w.inShape[1], w.inShape[2], w.inShape[0]]
-          : [c.batch, ...w.inShape];
+        const host = image ? permute(nchw, [c.batch, ...w.inShape], [0, 2, 3, 1]) : nchw;
+        const inShape = image ? [c.batch, w.inShape[1], w.inShape[2], w.inShape[0]] : [c.batch, ...w.inShape];
         const run = async (): Promise<Float32Array> => {
           const input = tf.tensor(host, inShape);
           const y = tf.tidy(() => {
@@ -192,11 +184,9 @@ try {
           input.dispose();
           return out;
         };
-        const t = await timeCase(run, c);
+        const t = await timeCase(run, c, plan.budgetMs);
         const o = w.outShape;
-        const last = image
-          ? permute(t.last, [c.batch, o[1], o[2], o[0]], [0, 3, 1, 2])
-          : t.last;
+        const last = image ? permute(t.last, [c.batch, o[1], o[2], o[0]], [0, 3, 1, 2]) : t.last;
         const output = `${plan.cache}/out/tfjs-webgpu_${w.id}_${c.batch}.f32`;
         await Deno.writeFile(
           output,

@@ -46,16 +46,28 @@ try:
                     with torch.no_grad():
                         return model(torch.from_numpy(x)).numpy()
 
-                t = time.perf_counter()
+                # As workloads.ts timeCase: first call, warmups and reps bounded by plan["budgetMs"].
+                start = t = time.perf_counter()
                 last = run()
-                first = (time.perf_counter() - t) * 1000
+                first = last_ms = (time.perf_counter() - t) * 1000
+
+                def left():
+                    return plan["budgetMs"] - (time.perf_counter() - start) * 1000
+
                 for _ in range(1, c["warmup"]):
-                    last = run()
-                times = []
-                for _ in range(c["reps"]):
+                    if left() <= 2 * last_ms:
+                        break
                     t = time.perf_counter()
                     last = run()
-                    times.append((time.perf_counter() - t) * 1000)
+                    last_ms = (time.perf_counter() - t) * 1000
+                times = []
+                while len(times) < c["reps"] and (not times or left() > last_ms):
+                    t = time.perf_counter()
+                    last = run()
+                    last_ms = (time.perf_counter() - t) * 1000
+                    times.append(last_ms)
+                print(f"{wid} B={c['batch']}: first {first:.0f} ms, median {statistics.median(times):.1f} ms",
+                      file=sys.stderr, flush=True)
                 out = os.path.join(plan["cache"], "out", f"torch-cpu_{wid}_{c['batch']}.f32")
                 np.ascontiguousarray(last, dtype="<f4").tofile(out)
                 result["results"].append({"workload": wid, "batch": c["batch"], "firstMs": first,

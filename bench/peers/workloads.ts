@@ -363,6 +363,8 @@ export function foldedGraph(w: Workload, sd: Map<string, HostParam>): Graph {
 export interface Plan {
   /** Cache folder holding weights, inputs and models; runners write outputs under `out/` there. */
   cache: string;
+  /** Wall-time budget per case: slow engines run fewer warmups and repetitions (at least one of each). */
+  budgetMs: number;
   /** Cases in order. */
   cases: {
     workload: Workload["id"];
@@ -395,9 +397,7 @@ export interface RunnerResult {
 /** Median of a list. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2
-    ? s[s.length >> 1]
-    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** Times one case: the first call, `warmup` more untimed calls, then the median of `reps` calls. */
