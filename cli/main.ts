@@ -91,6 +91,11 @@ export async function main(args: string[]): Promise<number> {
       console.error(`posegpu ${name}: ${(e as Error).message}\n(see: posegpu ${name} --help)`);
       return 1;
     }
+    // A path with a NUL byte: Deno's file APIs throw a TypeError before touching the disk. Bad input.
+    if (e instanceof TypeError && /NUL byte/.test(e.message)) {
+      console.error(`posegpu ${name}: ${e.message}`);
+      return 1;
+    }
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
       console.error(`posegpu ${name}: ${(e as Error).message}`);
       return e instanceof Deno.errors.NotFound ? 1 : 2;

@@ -8,10 +8,18 @@
 import assert from "node:assert/strict";
 import { FuzzRunner, fuzzTarget, saveFailure } from "./harness.ts";
 
-/** Cases per parser in CI. */
-export const CI_CASES = 300;
-/** The CI run seed (fixed: CI is reproducible; tools/fuzz.ts explores other seeds). */
-export const CI_SEED = 20261122;
+/** Cases per parser in CI: 300, or `POSEGPU_FUZZ_CASES` to run longer on demand (tools/fuzz.ts too). */
+export const CI_CASES: number = positiveEnv("POSEGPU_FUZZ_CASES") ?? 300;
+/** The CI run seed: fixed (CI is reproducible), or `POSEGPU_FUZZ_SEED` to explore others. */
+export const CI_SEED: number = positiveEnv("POSEGPU_FUZZ_SEED") ?? 20261122;
+
+function positiveEnv(name: string): number | undefined {
+  const text = Deno.env.get(name);
+  if (text === undefined || text === "") return undefined;
+  const v = Number(text);
+  if (!Number.isSafeInteger(v) || v < 1) throw new Error(`${name}=${text}: expected a positive integer`);
+  return v;
+}
 
 /** Registers one test that fuzzes each of `targets` for `CI_CASES` cases. */
 export function fuzzTests(targets: string[]): void {

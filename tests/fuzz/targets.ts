@@ -32,6 +32,7 @@ import {
   validatePoseDocument,
 } from "../../pose/formats/pose_json.ts";
 import { getSkeleton } from "../../pose/skeletons.ts";
+import { type PoseFrameBatch, streamPoseFile } from "../../pose/formats/stream.ts";
 import { crc32 } from "../../pose/image/crc32.ts";
 import { decodeImage } from "../../pose/image/decode.ts";
 import { COCO_STAT_KEYS, type CocoEvalResult, evaluateCocoKeypointFiles } from "../../pose/coco_eval.ts";
@@ -326,6 +327,198 @@ function poseTarget(
   };
 }
 
+/** The streaming readers (pose/formats/stream.ts), in small batches and reads so every boundary is crossed. */
+function streamTarget(
+  name: string,
+  fileName: string,
+  seeds: () => string[],
+  mutators: Mutator[],
+): FuzzTarget {
+  return {
+    name,
+    fileName,
+    seeds: () => Promise.resolve(seeds().map((t) => enc.encode(t))),
+    mutators,
+    run: async (path) => {
+      const batches: PoseFrameBatch[] = [];
+      for await (const b of streamPoseFile(path, { batchSize: 3, chunkBytes: 61 })) batches.push(b);
+      return batches;
+    },
+    check: (result) => {
+      const batches = result as PoseFrameBatch[];
+      if (batches.length === 0) return "no batches";
+      for (const b of batches) {
+        const n = b.tracks.length;
+        if (n === 0 || n > 3 || b.frames.length !== n) return `batch of ${n} person-frames`;
+        for (const [k, dims] of [[b.keypoints2d, 2], [b.keypoints3d, 3]] as const) {
+          if (!k) continue;
+          if (k.frames !== n || k.coords.length !== n * k.joints * dims || k.mask.length !== n * k.joints) {
+            return `keypoints sizes ${k.coords.length}/${k.mask.length} for ${n} × ${k.joints}`;
+          }
+          if (!k.coords.every(Number.isFinite)) return "a non-finite coordinate";
+        }
+        if (!b.keypoints2d && !b.keypoints3d) return "a batch without keypoints";
+      }
+      return null;
+    },
+  };
+}
+
+/**
+ * The command line: one argument per line, run through `main` (cli/main.ts) with its output captured and
+ * WebGPU switched off (POSEGPU_NO_WEBGPU). Valid: exit 0, 1 or 2 with a message and no stack trace
+ * (3 is an internal error). Only commands that read before they write are run (not demo, tune, info);
+ * the seeds' files do not exist, so a run never gets as far as writing.
+ */
+function args0(result: unknown): string | undefined {
+  return (result as { command?: string }).command;
+}
+
+function cliArgsTarget(): FuzzTarget {
+  const NOPE = "/nonexistent-posegpu-fuzz";
+  const seeds = [
+    [
+      "lift",
+      `${NOPE}/in.json`,
+      "--out",
+      `${NOPE}/o.json`,
+      "--fps",
+      "30",
+      "--smooth",
+      "--beta",
+      "0.1",
+      "--image",
+      "1920x1080",
+      "--min-joints",
+      "8",
+      "--batch-size",
+      "256",
+    ],
+    [
+      "lift",
+      `${NOPE}/op/`,
+      "--format",
+      "openpose",
+      "--model",
+      "martinez_gt",
+      "--normalize",
+      "h36m-camera",
+      "--view",
+      `${NOPE}/v.html`,
+    ],
+    ["convert", "--in", `${NOPE}/a.json`, "--out", `${NOPE}/b.csv`, "--to", "csv", "--skeleton", "h36m17"],
+    ["view", `${NOPE}/l.json`, "--out", `${NOPE}/v.html`, "--up", "y", "--title", "walk"],
+    [
+      "bvh",
+      `${NOPE}/c.bvh`,
+      "--out",
+      `${NOPE}/p.json`,
+      "--skeleton",
+      "h36m17",
+      "--scale",
+      "2",
+      "--every",
+      "3",
+    ],
+    ["eval", "coco", "--gt", `${NOPE}/gt.json`, "--dt", `${NOPE}/dt.json`, "--json"],
+    [
+      "eval",
+      "h36m",
+      "--data",
+      NOPE,
+      "--subjects",
+      "S9,S11",
+      "--weights",
+      `${NOPE}/w.safetensors`,
+      "--input",
+      "sh",
+    ],
+    [
+      "run",
+      "martinez",
+      "--weights",
+      `${NOPE}/w.safetensors`,
+      "--input",
+      `${NOPE}/x.safetensors`,
+      "--output",
+      `${NOPE}/y.safetensors`,
+      "--config",
+      "linear_size=64",
+    ],
+    [
+      "train",
+      "martinez",
+      "--data",
+      NOPE,
+      "--train-subjects",
+      "S1,S5",
+      "--input",
+      "gt",
+      "--out",
+      `${NOPE}/c.safetensors`,
+      "--epochs",
+      "2",
+      "--lr",
+      "1e-3",
+    ],
+    ["train", "--export", `${NOPE}/c.safetensors`, "--out", `${NOPE}/e.safetensors`, "--dtype", "f16"],
+    ["lift", "--help"],
+  ];
+  const allowed = new Set(seeds.map((s) => s[0]));
+  return {
+    name: "cli-args",
+    fileName: "case.args",
+    seeds: () => Promise.resolve(seeds.map((a) => enc.encode(a.join("\n")))),
+    mutators: [
+      mutateBytes,
+      textMutator(mutateLines),
+      textMutator(mutateLines),
+      textMutator((t, rng) => mutateNumberInText(t, rng, EDGE_NUMBERS)),
+    ],
+    run: async (_path, bytes) => {
+      const args = dec.decode(bytes).split("\n");
+      Deno.env.set("POSEGPU_NO_WEBGPU", "1");
+      // Not a literal specifier: the worker's type check (worker globals, no Navigator) must not pull in
+      // the CLI's whole graph; it is loaded, unchecked, when this target first runs.
+      const cliMain = new URL("../../cli/main.ts", import.meta.url).href;
+      const { main, COMMANDS } = await import(cliMain) as {
+        main: (args: string[]) => Promise<number>;
+        COMMANDS: Record<string, unknown>;
+      };
+      // A known command outside the list (demo, tune, ...) could do real work: not run (counted as skipped).
+      if (args[0] in COMMANDS && !allowed.has(args[0])) return { code: 0, out: "", err: "", skipped: true };
+      const out: string[] = [], err: string[] = [];
+      const { log, error, warn } = console;
+      console.log = (...a: unknown[]) => out.push(a.join(" "));
+      console.error = console.warn = (...a: unknown[]) => err.push(a.join(" "));
+      try {
+        return { code: await main(args), out: out.join("\n"), err: err.join("\n"), command: args[0] };
+      } finally {
+        Object.assign(console, { log, error, warn });
+      }
+    },
+    check: (result) => {
+      const { code, out, err, skipped } = result as {
+        code: number;
+        out: string;
+        err: string;
+        skipped?: boolean;
+      };
+      if (skipped) return null;
+      if (![0, 1, 2].includes(code)) return `exit ${code}: ${err.slice(0, 600)}`;
+      // (No command at all prints the usage on stdout and exits 1.)
+      if (code !== 0 && err.trim() === "" && !(args0(result) === "" && out.includes("Usage"))) {
+        return `exit ${code} without a message`;
+      }
+      if (code === 0 && out.trim() === "" && err.trim() === "") return "exit 0 without output";
+      if (/^\s+at\s/m.test(err) || /internal error/.test(err)) {
+        return `stack trace or internal error: ${err.slice(0, 600)}`;
+      }
+      return null;
+    },
+  };
+}
+
 function cocoGtText(): string {
   const d = documentToCocoKeypoints(cocoDoc());
   return JSON.stringify({
@@ -481,6 +674,18 @@ export const TARGETS: Record<string, FuzzTarget> = {
     (b, rng) =>
       fromLatin1(mutateNumberInText(latin1.decode(b.subarray(0, 40)), rng) + latin1.decode(b.subarray(40))),
   ]),
+  "stream-csv": streamTarget("stream-csv", "case.csv", () => [
+    csvText(doc2d3d()),
+    csvText(doc2d3d(), { layout: "wide" }),
+    csvText(cocoDoc()),
+  ], textMutators),
+  "stream-pose-json": streamTarget(
+    "stream-pose-json",
+    "case.json",
+    () => [poseJsonText(doc2d3d())],
+    jsonMutators,
+  ),
+  "cli-args": cliArgsTarget(),
 };
 
 /** Target names in a fixed order. */
