@@ -5,7 +5,7 @@
 // present, else posegpu). Setup and the measured table: bench/peers/README.md.
 //
 //   deno run -A bench/peers/peers.ts [--quick] [--engines=posegpu,tfjs-webgpu,...] [--workloads=lifter,posefix]
-//                                    [--no-shim] [--keep-cache]
+//                                    [--shim | --no-shim] [--keep-cache]
 //
 // Engines: posegpu (this tree, Deno WebGPU), tfjs-webgpu and ortweb-webgpu (Deno, the same adapter; npm:
 // specifiers pinned to bench/peers/package.json), ortnode-cpu (node + bench/peers/node_modules), torch-cpu
@@ -145,7 +145,7 @@ async function runEngine(engine: string, planPath: string): Promise<EngineRun> {
     case "ortweb-webgpu":
       cmd = denoRun("run_ortweb.ts", [
         pkg["onnxruntime-web"],
-        ...(args.includes("--no-shim") ? ["--no-shim"] : []),
+        ...args.filter((a) => a === "--shim" || a === "--no-shim"),
       ]);
       break;
     case "ortnode-cpu":

@@ -1,12 +1,14 @@
 // Peer-bench runner: onnxruntime-web with its WebGPU execution provider, in Deno on the same adapter as
 // posegpu, running the ONNX files peers.ts wrote (BatchNorm already folded; ORT fuses Conv+ReLU itself).
 // Input from and output to host memory, as posegpu's numbers are measured.
-// Usage: deno run -A --no-lock bench/peers/run_ortweb.ts PLAN.json VERSION [--no-shim]
+// Usage: deno run -A --no-lock bench/peers/run_ortweb.ts PLAN.json VERSION [--shim | --no-shim]
 //
-// The shim: ORT-web's WASM heap is a SharedArrayBuffer (the threaded build), and it uploads tensors with
-// `GPUQueue.writeBuffer(buffer, offset, view-into-the-heap)`. Deno's WebGPU rejects views of a
-// SharedArrayBuffer, so every such upload is copied into an ordinary ArrayBuffer first. `--no-shim` runs
-// without it, to show what breaks.
+// The shim: ORT-web's WASM heap is a SharedArrayBuffer (its only WebGPU build is the threaded one), and it
+// uploads weights and inputs with `GPUQueue.writeBuffer(buffer, offset, view-into-the-heap)`. A WebGPU
+// implementation that rejects views of a SharedArrayBuffer fails there, so the shim copies each such upload
+// into an ordinary ArrayBuffer first. By default the runner probes this Deno's writeBuffer with a
+// SharedArrayBuffer view and installs the shim only when the probe throws (Deno 2.9.6 accepts the view and
+// rejects only a bare SharedArrayBuffer, so no shim is needed there); `--shim` / `--no-shim` force it.
 import { type Plan, type RunnerResult, timeCase, WORKLOADS } from "./workloads.ts";
 
 /** The few onnxruntime-web entry points used here. */
@@ -41,7 +43,30 @@ interface Ort {
 
 const plan: Plan = JSON.parse(await Deno.readTextFile(Deno.args[0]));
 const version = Deno.args[1] ?? "1.31.1";
-const shim = !Deno.args.includes("--no-shim");
+/** Whether this WebGPU's writeBuffer accepts a view of a SharedArrayBuffer (what ORT-web passes). */
+async function acceptsSharedViews(): Promise<string | null> {
+  const device = await (await navigator.gpu.requestAdapter())?.requestDevice();
+  if (!device) return "no adapter";
+  const buffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.COPY_DST });
+  try {
+    // The types forbid it (BufferSource is ArrayBuffer-backed); ORT-web does it at run time.
+    device.queue.writeBuffer(
+      buffer,
+      0,
+      new Float32Array(new SharedArrayBuffer(16)) as unknown as Float32Array<ArrayBuffer>,
+    );
+    return null;
+  } catch (e) {
+    return String(e).split("\n")[0];
+  } finally {
+    buffer.destroy();
+    device.destroy();
+  }
+}
+const probe = Deno.args.includes("--shim") || Deno.args.includes("--no-shim")
+  ? null
+  : await acceptsSharedViews();
+const shim = Deno.args.includes("--shim") || (!Deno.args.includes("--no-shim") && probe !== null);
 const result: RunnerResult = {
   engine: "ortweb-webgpu",
   version: `onnxruntime-web ${version} webgpu EP`,
@@ -80,9 +105,15 @@ if (shim) {
     }
     return writeBuffer.call(this, buffer, offset, data, dataOffset, size);
   } as GPUQueue["writeBuffer"];
-  result.notes.push("SharedArrayBuffer upload shim on");
+  result.notes.push(
+    `SharedArrayBuffer upload shim on${probe ? ` (writeBuffer rejected a shared view: ${probe})` : ""}`,
+  );
 } else {
-  result.notes.push("no shim");
+  result.notes.push(
+    Deno.args.includes("--no-shim")
+      ? "no shim (forced)"
+      : "no shim needed (writeBuffer accepts SharedArrayBuffer views)",
+  );
 }
 
 try {

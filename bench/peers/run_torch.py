@@ -4,6 +4,7 @@ seeded weights peers.ts wrote. Usage: /usr/bin/python3 bench/peers/run_torch.py 
 """
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -23,8 +24,7 @@ try:
 
     torch.set_num_threads(os.cpu_count() or 1)
     result["version"] = f"PyTorch {torch.__version__} CPU eager"
-    blas = [x.split("=", 1)[1] for x in torch.__config__.show().replace(",", "\n").splitlines()
-            if x.strip().startswith("BLAS_INFO=")]
+    blas = re.findall(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
     result["notes"].append(f"{torch.get_num_threads()} threads, BLAS {blas[0] if blas else '?'}, "
                            f"mkldnn {torch.backends.mkldnn.is_available()}")
     shapes = {"lifter": [32], "posefix": [20, 256, 192]}

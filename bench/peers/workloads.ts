@@ -400,22 +400,37 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-/** Times one case: the first call, `warmup` more untimed calls, then the median of `reps` calls. */
+/**
+ * Times one case: the first call (compile, weight upload), `warmup − 1` more untimed calls, then the median
+ * of `reps` calls — fewer where the calls would overrun `budgetMs` (at least one timed call). Progress goes
+ * to stderr.
+ */
 export async function timeCase(
   f: () => Promise<Float32Array>,
-  plan: { warmup: number; reps: number },
-): Promise<
-  { firstMs: number; medianMs: number; times: number[]; last: Float32Array }
-> {
-  let t = performance.now();
+  plan: { workload: string; batch: number; warmup: number; reps: number },
+  budgetMs = Infinity,
+): Promise<{ firstMs: number; medianMs: number; times: number[]; last: Float32Array }> {
+  const start = performance.now();
+  let t = start;
   let last = await f();
   const firstMs = performance.now() - t;
-  for (let i = 1; i < plan.warmup; i++) last = await f();
-  const times: number[] = [];
-  for (let i = 0; i < plan.reps; i++) {
+  let lastMs = firstMs;
+  const left = () => budgetMs - (performance.now() - start);
+  for (let i = 1; i < plan.warmup && left() > 2 * lastMs; i++) {
     t = performance.now();
     last = await f();
-    times.push(performance.now() - t);
+    lastMs = performance.now() - t;
   }
+  const times: number[] = [];
+  while (times.length < plan.reps && (times.length === 0 || left() > lastMs)) {
+    t = performance.now();
+    last = await f();
+    times.push(lastMs = performance.now() - t);
+  }
+  console.error(
+    `${plan.workload} B=${plan.batch}: first ${firstMs.toFixed(0)} ms, median ${
+      median(times).toFixed(1)
+    } ms of ${times.length}`,
+  );
   return { firstMs, medianMs: median(times), times, last };
 }
