@@ -25,6 +25,22 @@ export interface TileTiming {
   gflops: number;
   /** Milliseconds spent compiling its shader. */
   compileMs: number;
+  /**
+   * Process CPU milliseconds per matmul (software adapters, where lavapipe's threads run in this process;
+   * absent where /proc/self/stat is unreadable). Software adapters rank candidates by it: on a shared
+   * machine wall time mostly measures the neighbours' load.
+   */
+  cpuMs?: number;
+}
+
+/** Process CPU seconds (user + system, lavapipe's threads included) from /proc, or null. */
+function cpuSeconds(): number | null {
+  try {
+    const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
 }
 
 type Cache = Record<string, Record<string, MatmulTile>>;
@@ -135,6 +151,7 @@ export async function tuneMatmul(
   const results: TileTiming[] = [];
   const be = backend();
   const flops = 2 * m * n * k;
+  const software = adapterSummary().isSoftware;
   for (const tile of candidateTiles(m, n)) {
     const c0 = be.getStats().compileMs;
     const t0 = performance.now();
@@ -146,27 +163,35 @@ export async function tuneMatmul(
     const times: number[] = [];
     // Several products per submit amortise Deno's ~11 ms sync cost, as real forward passes do.
     const per = Math.max(1, Math.min(16, Math.ceil(200 / Math.max(first - compileMs, 1))));
-    for (let r = 0; r < reps; r++) {
+    // CPU time (10 ms ticks) is summed over the repetitions, which continue until ≥ 300 ms of it.
+    const cpu0 = software ? cpuSeconds() : null;
+    let ops = 0;
+    for (let r = 0; r < reps || (cpu0 !== null && cpuSeconds()! - cpu0 < 0.3 && r < 40); r++) {
       const t = performance.now();
       for (let i = 0; i < per; i++) matmul(a, b, { tile, transB: flags === "NT", constantB: true }).dispose();
       await be.sync();
       times.push((performance.now() - t) / per);
+      ops += per;
     }
     times.sort((x, y) => x - y);
     const ms = times[Math.floor(times.length / 2)];
-    results.push({ tile, ms, gflops: flops / ms / 1e6, compileMs });
+    const cpuMs = cpu0 === null ? undefined : ((cpuSeconds()! - cpu0) * 1000) / ops;
+    results.push({ tile, ms, gflops: flops / ms / 1e6, compileMs, cpuMs });
     options.log?.(
       `  ${tile.kind}${
         tile.texA === false ? "(A buffer)" : ""
       } ${tile.tm}x${tile.tn} wg ${tile.wgx}x${tile.wgy}: ${ms.toFixed(2)} ms, ${
         (flops / ms / 1e6).toFixed(1)
-      } GFLOP/s (compile ${compileMs.toFixed(0)} ms)`,
+      } GFLOP/s${cpuMs === undefined ? "" : `, cpu ${cpuMs.toFixed(2)} ms`} (compile ${
+        compileMs.toFixed(0)
+      } ms)`,
     );
     if (compileMs > (options.compileBudgetMs ?? 20_000)) break;
   }
   a.dispose();
   b.dispose();
-  results.sort((x, y) => x.ms - y.ms);
+  const byCpu = results.every((r) => r.cpuMs !== undefined);
+  results.sort((x, y) => byCpu ? x.cpuMs! - y.cpuMs! : x.ms - y.ms);
   const key = adapterKey();
   cache[key] ??= {};
   cache[key][shapeKey(m, n, k, flags)] = results[0].tile;

@@ -155,6 +155,8 @@ export class GroupConv1d extends Module {
         // One unpadded group's matmul takes the residual in its epilogue; otherwise it is added at the end.
         residual: single && !padded ? options.residual : undefined,
         weightLayout: "in_out",
+        // Eval mode: the padded weight is cached until the weights may change (texture-cacheable).
+        constantWeight: !this.training,
       });
     });
     let y = parts.length === 1 ? parts[0] : ops.concat(parts, { axis: 1 });

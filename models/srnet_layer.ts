@@ -232,6 +232,7 @@ export class SplitRecombineLayer extends GroupConv1d {
     const pre = ops.linear(flat, this.packedGateWeight(), {
       bias: this.packedGateBias(),
       weightLayout: "in_out",
+      constantWeight: !this.training,
       activation: this.recombine === "multiply" ? "none" : "leaky_relu",
       alpha: 0.01,
     });

@@ -67,8 +67,16 @@ Examples:
         save: false,
       });
       report[`${s.m}x${s.n}x${s.k}`] = r[0];
+      const est = r[0].cpuMs === undefined
+        ? ""
+        : ` wall, ${
+          (2 * s.m * s.n * s.k / (r[0].cpuMs / (navigator.hardwareConcurrency || 1)) / 1e6).toFixed(1)
+        } ` +
+          `GFLOP/s CPU-time estimate for an idle machine (software adapters rank by CPU time)`;
       console.error(
-        `  -> ${r[0].tile.kind} ${r[0].tile.tm}x${r[0].tile.tn}: ${r[0].gflops.toFixed(1)} GFLOP/s`,
+        `  -> ${r[0].tile.kind}${r[0].tile.texA === false ? "(A buffer)" : ""} ${r[0].tile.tm}x${
+          r[0].tile.tn
+        }: ${r[0].gflops.toFixed(1)} GFLOP/s${est}`,
       );
     }
     const path = await saveTuning();

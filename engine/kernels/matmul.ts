@@ -10,7 +10,7 @@
  */
 
 import { backend, type GpuBuffer } from "../backend.ts";
-import { planRows, range } from "../chunking.ts";
+import { bindingLimit, planRows, range } from "../chunking.ts";
 import { adapterSummary } from "../device.ts";
 import { EnvironmentError, InputError } from "../errors.ts";
 import { numel, type Tensor } from "../tensor.ts";
@@ -374,8 +374,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (tile.kind === "tex") {
     // Texture operands (matmul_tex.ts): B shared by the batch, within the texture and binding limits;
     // anything else takes the register-tiled buffer kernel of the same block size.
-    const maxBind = backend().maxBindingBytes;
-    if (nB === 1 && !(transA && batch > 1) && texFits(batch * M, N, K) && out.size * 4 <= maxBind) {
+    // Every buffer it binds is bound whole: A (read or packed), B (packed), the residual and C.
+    const fits = Math.max(a.size, b.size, out.size) * 4 <= bindingLimit();
+    if (nB === 1 && !(transA && batch > 1) && texFits(batch * M, N, K) && fits) {
       matmulTex(a, b, { ...options, tile, m: M, n: N, k: K, batch, transA, transB, out });
       return out;
     }
