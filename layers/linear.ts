@@ -48,7 +48,9 @@ export class Linear extends Module implements FoldableLayer {
   readonly weight: Tensor;
   /** Bias `[out]`, or null. */
   readonly bias: Tensor | null;
-  #folded: { weight: Tensor; bias: Tensor } | null = null;
+  // A folded BatchNorm. With f16 weights at fold time (`host` set) the weight is kept only as the f16
+  // [in, out] tensor the matmul reads, and its f32 values on the host for a switch back to f32.
+  #folded: { weight: Tensor; bias: Tensor; host?: Float32Array } | null = null;
   #weightDtype: WeightDtype = "f32";
 
   /** Creates a layer with PyTorch's default initialisation. */
@@ -87,6 +89,12 @@ export class Linear extends Module implements FoldableLayer {
     if (dtype === this.#weightDtype) return;
     this.#weightDtype = dtype;
     for (const key of ["wt", "folded_wt", "wt16", "folded_wt16"]) this.dropCached(key);
+    const f = this.#folded;
+    if (f?.host && dtype === "f32") {
+      // Back to the f32 form of the fold, from the exact host values.
+      f.weight.dispose();
+      this.#folded = { weight: keep(tensor(f.host, this.weight.shape)), bias: f.bias };
+    }
   }
 
   /**
@@ -96,6 +104,7 @@ export class Linear extends Module implements FoldableLayer {
   weightInOut(): Tensor {
     const src = (): Tensor => this.folded ? this.#folded!.weight : this.weight;
     if (this.#weightDtype === "f16" && !this.training) {
+      if (this.folded && this.#folded!.host) return this.#folded!.weight;
       return this.cached(this.folded ? "folded_wt16" : "wt16", () => {
         const t = ops.permute(src(), [1, 0]);
         const h = cast(t, "f16");
@@ -136,9 +145,23 @@ export class Linear extends Module implements FoldableLayer {
     return x.rank === 2 ? y : ops.reshape(y, [...lead, this.outFeatures]);
   }
 
-  /** Installs a folded weight/bias (see `Module.foldBatchNorm`). */
+  /**
+   * Installs a folded weight/bias (see `Module.foldBatchNorm`). With `weightDtype` "f16" the weight goes to
+   * the GPU only as the f16 `[in, out]` copy the matmul reads (half the bytes of one f32 copy, instead of
+   * an f32 fold plus its transposed copy); the f32 values stay on the host.
+   */
   setFolded(weight: Float32Array, bias: Float32Array): void {
     this.clearFolded();
+    if (this.#weightDtype === "f16") {
+      const [o, i] = [this.outFeatures, this.inFeatures];
+      const t = new Float32Array(weight.length);
+      for (let r = 0; r < o; r++) for (let c = 0; c < i; c++) t[c * o + r] = weight[r * i + c];
+      const host = Float32Array.from(weight);
+      this.#folded = { weight: tensor(t, [i, o], { dtype: "f16" }), bias: tensor(bias, [o]), host };
+      keep(this.#folded.weight);
+      keep(this.#folded.bias);
+      return;
+    }
     this.#folded = { weight: tensor(weight, this.weight.shape), bias: tensor(bias, [this.outFeatures]) };
     // Held by the layer, not by whichever tidy scope happens to be open.
     keep(this.#folded.weight);

@@ -420,18 +420,19 @@ export async function lifterFromCheckpoint(
         `normalisation) only; use posegpu run for the raw network output`,
     );
   }
+  const dtype = options.weightsDtype ?? "f32";
+  if (dtype !== "f32" && dtype !== "f16") {
+    throw new InputError(`loadLifter: weightsDtype must be "f32" or "f16", got ${JSON.stringify(dtype)}`);
+  }
   const model = createModel(meta.model, meta.config);
+  // Before the fold, so that f16 layers keep their folded weights in f16 only (see `Linear.setFolded`).
+  setWeightDtype(model, dtype);
   try {
     await model.loadStateDict(checkpoint.stateDict, { fold: options.fold ?? true });
   } catch (e) {
     model.dispose(); // a checkpoint that does not fit must not leave the model's buffers behind
     throw e;
   }
-  const dtype = options.weightsDtype ?? "f32";
-  if (dtype !== "f32" && dtype !== "f16") {
-    throw new InputError(`loadLifter: weightsDtype must be "f32" or "f16", got ${JSON.stringify(dtype)}`);
-  }
-  setWeightDtype(model, dtype);
   return new CheckpointLifter(meta, model);
 }
 

@@ -45,6 +45,15 @@ Deno.test("setWeightDtype: eval-mode Linear weights become f16; training and swi
   else assert.equal(d, 0);
   setWeightDtype(model, "f32");
   assert.deepEqual([...await model.forward(x).read()], [...f32], "back to f32: the f32 outputs exactly");
+  // Folding with f16 already set keeps only the f16 [in, out] copy on the GPU: the same rounded weights
+  // (same outputs, bit for bit), half the bytes; switching back rebuilds the f32 fold from the host values.
+  setWeightDtype(model, "f16");
+  await model.foldBatchNorm();
+  const w = linears[1].weightInOut();
+  assert.deepEqual([w.dtype, ...w.shape], [F16 ? "f16" : "f32", 64, 64]);
+  assert.deepEqual([...await model.forward(x).read()], [...f16], "f16 fold: the f16 outputs exactly");
+  setWeightDtype(model, "f32");
+  assert.deepEqual([...await model.forward(x).read()], [...f32], "f16 fold, back to f32: exact");
   // Training uses the f32 parameters whatever the inference dtype (same outputs as an f32 model's; the
   // batch statistics, not the running ones, normalise in training mode).
   setWeightDtype(model, "f16");
