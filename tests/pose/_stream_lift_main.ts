@@ -3,7 +3,8 @@
  * `streamPoseFile` → H36M-17 → `Lifter.liftStream`, in a process whose heap is capped by the test
  * (`--max-old-space-size`), and prints one JSON line: poses lifted, a checksum, the gc'd heap samples.
  * `deno run -A --v8-flags=--expose-gc,--max-old-space-size=64 _stream_lift_main.ts FILE WEIGHTS [whole]`
- * (`whole`: read the file with readPoseDocument instead, to show that the cap is tight for that).
+ * (`whole`: read the file with readPoseDocument instead, to show that the cap is tight for that;
+ * `generated`: FILE is a number of synthetic poses to stream, no file read).
  * @module
  */
 
@@ -20,6 +21,21 @@ const lifter = await loadLifter(weights);
 const heap: number[] = [];
 let batches = 0;
 async function* source(): AsyncGenerator<LiftBatch> {
+  if (mode === "generated") {
+    // FILE is a pose count: synthetic [4096, 17, 2] batches, no file at all.
+    const total = Number(file);
+    for (let at = 0; at < total; at += 4096) {
+      const b = Math.min(4096, total - at);
+      const kp = new Float32Array(b * 34);
+      for (let i = 0; i < kp.length; i++) kp[i] = 500 + 80 * Math.sin(i * 0.37 + at * 1e-3);
+      if (batches++ % 16 === 0) {
+        gc();
+        heap.push(Deno.memoryUsage().heapUsed);
+      }
+      yield { keypoints2d: kp };
+    }
+    return;
+  }
   if (mode === "whole") {
     const doc = await readPoseDocument(file);
     for (const p of doc.people) {

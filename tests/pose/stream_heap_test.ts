@@ -127,3 +127,32 @@ Deno.test("10^5 poses of CSV and pose JSON lift under a 64 MiB heap (streamed), 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// The stream itself: 10^5 generated poses (10^6 with POSEGPU_LONG=1) through liftStream under the same
+// 64 MiB cap, the heap flat from the first samples to the last.
+Deno.test("liftStream of 10^5 generated poses (10^6 with POSEGPU_LONG=1) under a 64 MiB heap, heap flat", async () => {
+  const total = Deno.env.get("POSEGPU_LONG") === "1" ? 1_000_000 : 100_000;
+  const dir = await Deno.makeTempDir({ prefix: "posegpu_stream_gen_" });
+  try {
+    const weights = `${dir}/lifter.safetensors`;
+    await writeTestCheckpoint(weights);
+    const r = await liftCapped(String(total), weights, "generated");
+    assert.equal(r.code, 0, r.err);
+    const { poses, heap, seconds } = r.result!;
+    assert.equal(poses, total);
+    const settled = heap.slice(1);
+    assert.ok(settled.length >= 2, `${settled.length} heap samples`);
+    const spread = (Math.max(...settled) - Math.min(...settled)) / MiB;
+    assert.ok(
+      spread < 4,
+      `heap varied by ${spread.toFixed(1)} MiB: ${heap.map((h) => (h / MiB).toFixed(1))}`,
+    );
+    console.log(
+      `${total} generated poses in ${seconds.toFixed(1)} s, heap ${(Math.min(...heap) / MiB).toFixed(1)}–${
+        (Math.max(...heap) / MiB).toFixed(1)
+      } MiB`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
