@@ -477,7 +477,6 @@ function cliArgsTarget(): FuzzTarget {
     ],
     run: async (_path, bytes) => {
       const args = dec.decode(bytes).split("\n");
-      Deno.env.set("POSEGPU_NO_WEBGPU", "1");
       // Not a literal specifier: the worker's type check (worker globals, no Navigator) must not pull in
       // the CLI's whole graph; it is loaded, unchecked, when this target first runs.
       const cliMain = new URL("../../cli/main.ts", import.meta.url).href;
@@ -487,6 +486,9 @@ function cliArgsTarget(): FuzzTarget {
       };
       // A known command outside the list (demo, tune, ...) could do real work: not run (counted as skipped).
       if (args[0] in COMMANDS && !allowed.has(args[0])) return { code: 0, out: "", err: "", skipped: true };
+      // WebGPU off for the run only (the variable is process-wide: children of later tests inherit it).
+      const before = Deno.env.get("POSEGPU_NO_WEBGPU");
+      Deno.env.set("POSEGPU_NO_WEBGPU", "1");
       const out: string[] = [], err: string[] = [];
       const { log, error, warn } = console;
       console.log = (...a: unknown[]) => out.push(a.join(" "));
@@ -495,6 +497,8 @@ function cliArgsTarget(): FuzzTarget {
         return { code: await main(args), out: out.join("\n"), err: err.join("\n"), command: args[0] };
       } finally {
         Object.assign(console, { log, error, warn });
+        if (before === undefined) Deno.env.delete("POSEGPU_NO_WEBGPU");
+        else Deno.env.set("POSEGPU_NO_WEBGPU", before);
       }
     },
     check: (result) => {
