@@ -178,6 +178,7 @@ export class Conv2d extends Module implements FoldableLayer {
         alpha: options.alpha,
         residual: options.residual,
         residualFirst: options.residualFirst,
+        constantWeight: !this.training,
       });
     }
     const geometry = {

@@ -1,9 +1,12 @@
 /**
  * Inference route for convolutions on small feature maps with many channels (ResNet layer3/layer4 at
  * batch 1, the first deconvolution of pose_resnet): the convolution as a matrix product through the
- * tuned matmul — `W[O, C·kh·kw] · im2col(x)[N, C·kh·kw, H·W]` (1×1 convolutions need no unfolding), and
- * for a transposed convolution `Wᵀ · x` followed by a gather (`col2im`) — with bias, activation and
- * residual fused into one epilogue pass.
+ * tuned matmul, pixel-major — `im2col(x)ᵀ[N·H·W, C·kh·kw] · Wᵀ` — and for a transposed convolution
+ * `xᵀ · W[C, O·kh·kw]` followed by a gather (`col2im`), with bias, activation and residual fused into one
+ * epilogue pass. The weight is the right operand, so on CPU adapters its packed texture is built once per
+ * eval-mode weight (`constantWeight`) instead of every call (pixel-major vs weight-major A/B in one run,
+ * matmul CPU time, load ~14: layer4 3×3 53 → 33 ms, its 1×1 27 → 13, layer3 3×3 43 → 27, 1×1 20 → 13,
+ * the 2048 → 256 4×4 deconvolution 210 → 97).
  *
  * Why: on lavapipe the direct convolution kernels run such shapes at 4–5 GFLOP/s (few output pixels to
  * spread over invocations), the matmul at 10–18 (process CPU time, PoseFix ResNet-50 at 256×192,
@@ -45,30 +48,31 @@ export interface SmallMapGeometry {
 
 /**
  * `conv2d(x, w)` + epilogue as a product. `w2` is the weight as `[O, C·kh·kw]` (a reshape the caller
- * caches); `outSize` the convolution's output size.
+ * caches); `outSize` the convolution's output size. Pixel-major: `y = im2col(x)ᵀ · w2ᵀ`
+ * (`[N·oh·ow, C·kh·kw] · [C·kh·kw, O]`), so the weight is the product's constant right operand (its packed
+ * texture is cached when `constantWeight`) and the epilogue reads the transposed result.
  */
 export function smallMapConv2d(
   x: Tensor,
   w2: Tensor,
-  options: SmallMapGeometry & ChannelEpilogueOptions & { outSize: readonly [number, number] },
+  options: SmallMapGeometry & ChannelEpilogueOptions & {
+    outSize: readonly [number, number];
+    constantWeight?: boolean;
+  },
 ): Tensor {
-  const [N, C, H, W] = x.shape;
+  const [N] = x.shape;
   const [OH, OW] = options.outSize;
-  const pointwise = options.kernel[0] === 1 && options.kernel[1] === 1 && options.stride[0] === 1 &&
-    options.stride[1] === 1 && options.padding[0] === 0 && options.padding[1] === 0;
-  const cols = pointwise
-    ? x.reshape([N, C, H * W])
-    : im2col(x, { ...options, outSize: [OH, OW], batchMajor: true });
-  const z = matmul(w2, cols);
+  const cols = im2col(x, { ...options, outSize: [OH, OW], pixelMajor: true });
+  const z = matmul(cols, w2, { transB: true, constantB: options.constantWeight });
   cols.dispose();
-  const y = channelEpilogue(z, { ...options, shape: [N, w2.shape[0], OH, OW] });
+  const y = channelEpilogue(z, { ...options, shape: [N, w2.shape[0], OH, OW], pixelMajor: true });
   z.dispose();
   return y;
 }
 
 /**
- * `convTranspose2d(x, w)` + epilogue as a product: columns `wᵀ·x` (`w2` is the weight as
- * `[C, O·kh·kw]`), then each output pixel gathers its taps.
+ * `convTranspose2d(x, w)` + epilogue as a product: pixel-major columns `xᵀ·w2` (`w2` is the weight as
+ * `[C, O·kh·kw]`, the constant right operand), then each output pixel gathers its taps.
  */
 export function smallMapConvTranspose2d(
   x: Tensor,
@@ -76,13 +80,16 @@ export function smallMapConvTranspose2d(
   options: SmallMapGeometry & ChannelEpilogueOptions & {
     outChannels: number;
     outSize: readonly [number, number];
+    constantWeight?: boolean;
   },
 ): Tensor {
-  const [N, C, H, W] = x.shape;
-  const x3 = x.reshape([N, C, H * W]);
-  const cols = matmul(w2, x3, { transA: true });
-  x3.dispose();
-  const y = col2im(cols, { ...options, inSize: [H, W] });
+  const [, , H, W] = x.shape;
+  const one = [1, 1] as const, zero = [0, 0] as const;
+  // [N, C, H, W] → [N·H·W, C]: a 1×1 unfold is the transpose.
+  const xt = im2col(x, { kernel: one, stride: one, padding: zero, dilation: one, pixelMajor: true });
+  const cols = matmul(xt, w2, { constantB: options.constantWeight });
+  xt.dispose();
+  const y = col2im(cols, { ...options, inSize: [H, W], pixelMajor: true });
   cols.dispose();
   return y;
 }

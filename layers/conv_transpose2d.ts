@@ -153,6 +153,7 @@ export class ConvTranspose2d extends Module {
         activation: options.activation,
         alpha: options.alpha,
         residual: options.residual,
+        constantWeight: !this.training,
       });
     }
     // Each output phase of a stride-s deconvolution is a convolution with ⌈k/s⌉² taps, ⌈W_out/s⌉ wide.

@@ -39,16 +39,14 @@ import { InputError, ops, readAll, type Tensor, tensor, tidy } from "../engine/m
 import { integralLoss } from "../engine/losses.ts";
 import {
   type ChannelNormalization,
-  flipHorizontal,
+  cropWithHeatmaps,
   flipPermutation,
-  gaussianHeatmaps,
   type ImageLike,
   IMAGENET_NORMALIZATION,
   type ImageTensor,
   roundHalfEven,
   softArgmax2d,
   uploadImage,
-  warpAffine,
 } from "../engine/kernels/image.ts";
 import { toRgb } from "../pose/image/image.ts";
 import { COCO_17 } from "../pose/skeletons.ts";
@@ -214,32 +212,28 @@ export class PoseFix extends PoseResNet {
   /**
    * The network input `[P, 3 + K, H, W]` for poses on one image: crops through `transforms` (image →
    * crop), normalised (BGR with `posefix_tf`), and the Gaussian heatmaps of `coords` (`[P·K·2]`, already
-   * in crop pixels) with validity `valid` (`[P·K]`, 0 or 1).
+   * in crop pixels) with validity `valid` (`[P·K]`, 0 or 1). With `flip`, the P mirrored inputs of the
+   * flip test follow (`[2P, …]`, joint maps pair-swapped). One kernel pass (`cropWithHeatmaps`).
    */
   buildInput(
     image: ImageTensor,
-    crops: { transforms: readonly Affine[]; coords: Float32Array; valid: Float32Array },
+    crops: { transforms: readonly Affine[]; coords: Float32Array; valid: Float32Array; flip?: boolean },
   ): Tensor {
     const [W, H] = this.inputSize, K = this.numJoints, P = crops.transforms.length;
     if (crops.coords.length !== P * K * 2 || crops.valid.length !== P * K) {
       throw new InputError(`posefix: ${P} crops need ${P * K * 2} coordinates and ${P * K} validity flags`);
     }
-    return tidy(() => {
-      const img = warpAffine(image, {
-        transforms: crops.transforms,
-        width: W,
-        height: H,
-        normalize: this.normalization,
-        reverseChannels: this.bgr,
-      });
-      const hm = gaussianHeatmaps(tensor(crops.coords, [P, K, 2]), {
-        height: H,
-        width: W,
-        sigma: this.config.input_sigma,
-        valid: tensor(crops.valid, [P, K]),
-        scale: this.heatmapScale,
-      });
-      return ops.concat([img, hm], { axis: 1 });
+    return cropWithHeatmaps(image, {
+      transforms: crops.transforms,
+      width: W,
+      height: H,
+      normalize: this.normalization,
+      reverseChannels: this.bgr,
+      coords: crops.coords,
+      valid: crops.valid,
+      sigma: this.config.input_sigma,
+      scale: this.heatmapScale,
+      flip: crops.flip ? this.flipChannels().slice(3).map((c) => c - 3) : undefined,
     });
   }
 
@@ -325,8 +319,12 @@ export class PoseFix extends PoseResNet {
           }
         });
         const res = tidy(() => {
-          let x = this.buildInput(img, { transforms: idx.map((i) => crops[i].transform), coords, valid });
-          if (flip) x = ops.concat([x, flipHorizontal(x, { perm })], { axis: 0 });
+          const x = this.buildInput(img, {
+            transforms: idx.map((i) => crops[i].transform),
+            coords,
+            valid,
+            flip,
+          });
           return softArgmax2d(this.forward(x));
         });
         const [c] = await readAll([res]);

@@ -231,6 +231,23 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
   }
 }`;
 
+/** The exact mode's per-crop tables from the inverse maps (see WARP_EXACT). */
+function warpTables(inv: readonly Affine[], OW: number, OH: number): Int32Array {
+  const tab = new Int32Array(inv.length * 2 * (OH + OW));
+  inv.forEach((M, p) => {
+    const b = p * 2 * (OH + OW);
+    for (let y = 0; y < OH; y++) {
+      tab[b + y] = roundHalfEven((M[1] * y + M[2]) * 1024) + 16;
+      tab[b + OH + y] = roundHalfEven((M[4] * y + M[5]) * 1024) + 16;
+    }
+    for (let x = 0; x < OW; x++) {
+      tab[b + 2 * OH + x] = roundHalfEven(M[0] * x * 1024);
+      tab[b + 2 * OH + OW + x] = roundHalfEven(M[3] * x * 1024);
+    }
+  });
+  return tab;
+}
+
 /**
  * Crops (or resizes) an uploaded 8-bit image through affine maps, as `cv2.warpAffine` with
  * INTER_LINEAR: pixel (x, y) of crop p samples the source at `M_p⁻¹ · (x, y)`, bilinearly; with the
@@ -265,19 +282,7 @@ export function warpAffine(image: ImageTensor, options: WarpAffineOptions): Tens
   const inv = transforms.map(invertAffine);
   let side: Tensor;
   if ((options.mode ?? "exact") === "exact") {
-    const tab = new Int32Array(P * 2 * (OH + OW));
-    inv.forEach((M, p) => {
-      const b = p * 2 * (OH + OW);
-      for (let y = 0; y < OH; y++) {
-        tab[b + y] = roundHalfEven((M[1] * y + M[2]) * 1024) + 16;
-        tab[b + OH + y] = roundHalfEven((M[4] * y + M[5]) * 1024) + 16;
-      }
-      for (let x = 0; x < OW; x++) {
-        tab[b + 2 * OH + x] = roundHalfEven(M[0] * x * 1024);
-        tab[b + 2 * OH + OW + x] = roundHalfEven(M[3] * x * 1024);
-      }
-    });
-    side = tensor(tab, [tab.length], { dtype: "i32" });
+    side = tensor(warpTables(inv, OW, OH), [P * 2 * (OH + OW)], { dtype: "i32" });
     runFlat(compile(WARP_EXACT, 3, "warp_affine:exact"), [image.packed.buf, side.buf, out.buf], u, out.size);
   } else {
     side = tensor(Float32Array.from(inv.flat()), [P * 6]);
@@ -368,6 +373,132 @@ export function gaussianHeatmaps(coords: Tensor, options: GaussianHeatmapOptions
     u,
     out.size,
   );
+  return out;
+}
+
+// One invocation per output pixel of crop n (n ≥ P: the mirror of crop n − P): the exact warp's 3
+// channels (constant border 0) then the K Gaussians, as warpAffine + gaussianHeatmaps + concat (+
+// flipHorizontal + concat along the batch) would write them, in one pass.
+const CROP_HEATMAPS = `${
+  storageDecl([{ name: "Img", type: "i32" }, { name: "Tab", type: "i32" }, { name: "Cd" }, { name: "V" }, {
+    name: "Pm",
+    type: "i32",
+  }], [{ name: "Y" }])
+}${uniformDecl(6, 20)}
+${BYTE}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let OW = P(1u); let OH = P(2u); let IW = i32(P(3u)); let IH = i32(P(4u)); let NP = P(5u); let K = P(6u);
+  let rev = P(7u) != 0u; let sigma = PF(8u); let scale = PF(9u);
+  let x = gi % OW; let t = gi / OW; let y = t % OH; let n = t / OH;
+  let mirrored = n >= NP; let p = select(n, n - NP, mirrored); let xs = select(x, OW - 1u - x, mirrored);
+  let tb = p * 2u * (OH + OW);
+  let X = (Tab[tb + y] + Tab[tb + 2u * OH + xs]) >> 5u;
+  let Yc = (Tab[tb + OH + y] + Tab[tb + 2u * OH + OW + xs]) >> 5u;
+  let sx = X >> 5u; let sy = Yc >> 5u;
+  let fx = X & 31; let fy = Yc & 31;
+  let w00 = (32 - fy) * (32 - fx) * 32; let w01 = (32 - fy) * fx * 32;
+  let w10 = fy * (32 - fx) * 32; let w11 = fy * fx * 32;
+  let plane = OH * OW; let CH = 3u + K; let ob = n * CH * plane + y * OW + x;
+  for (var c = 0u; c < 3u; c++) {
+    var v: array<f32, 4>;
+    for (var k = 0; k < 4; k++) {
+      let xx = sx + (k & 1); let yy = sy + (k >> 1u);
+      let inside = xx >= 0 && xx < IW && yy >= 0 && yy < IH;
+      let i = (u32(clamp(yy, 0, IH - 1)) * u32(IW) + u32(clamp(xx, 0, IW - 1))) * 3u + c;
+      v[k] = select(0.0, byteAt(i), inside);
+    }
+    let s = f32(w00) * v[0] + f32(w01) * v[1] + f32(w10) * v[2] + f32(w11) * v[3];
+    let r = floor((s + 16384.0) / 32768.0);
+    let oc = select(c, 2u - c, rev);
+    Y[ob + oc * plane] = fma(r, PF(10u + 2u * oc), PF(11u + 2u * oc));
+  }
+  for (var j = 0u; j < K; j++) {
+    let jj = select(j, u32(Pm[j]), mirrored);
+    let q = p * K + jj;
+    let dx = (f32(xs) - Cd[2u * q]) / sigma; let dy = (f32(y) - Cd[2u * q + 1u]) / sigma;
+    Y[ob + (3u + j) * plane] = exp(-dx * dx / 2.0 - dy * dy / 2.0) * V[q] * scale;
+  }
+}`;
+
+/** Options of `cropWithHeatmaps`. */
+export interface CropWithHeatmapsOptions {
+  /** Forward maps source → crop, one per crop (as `warpAffine`). */
+  transforms: readonly ArrayLike<number>[];
+  /** Crop width. */
+  width: number;
+  /** Crop height. */
+  height: number;
+  /** Fused normalisation of the image channels (per output channel). */
+  normalize?: ChannelNormalization;
+  /** Reverse the image channels (RGB → BGR). */
+  reverseChannels?: boolean;
+  /** Joint coordinates in crop pixels `[P·K·2]`. */
+  coords: Float32Array;
+  /** Joint validity `[P·K]` (0 blanks a map). */
+  valid: Float32Array;
+  /** Gaussian σ in pixels. */
+  sigma: number;
+  /** Peak value of the heatmaps (default 1). */
+  scale?: number;
+  /**
+   * Also write the mirrored inputs after the P crops (the flip test): crop P + p is crop p mirrored
+   * left–right with its joint maps permuted by `flip` (`flip[j]`: the joint whose map goes to j).
+   */
+  flip?: readonly number[];
+}
+
+/**
+ * PoseFix's network input in one pass: `[P, 3 + K, H, W]` (`[2P, …]` with `flip`) = the exact-mode
+ * `warpAffine` crops (constant border 0, optionally normalised and channel-reversed) followed by
+ * `gaussianHeatmaps` of the joints — bit for bit what warpAffine, gaussianHeatmaps, concat and (for the
+ * flip test) flipHorizontal + concat produce, without the intermediate tensors.
+ *
+ * @param image an uploaded RGB image
+ * @param options transforms, size, normalisation, joints, σ, scale, flip permutation
+ * @returns `[P or 2P, 3 + K, height, width]`
+ */
+export function cropWithHeatmaps(image: ImageTensor, options: CropWithHeatmapsOptions): Tensor {
+  const { transforms, width: OW, height: OH, coords, valid, sigma } = options;
+  const P = transforms.length, K = valid.length / Math.max(P, 1);
+  if (image.channels !== 3) {
+    throw new InputError(`cropWithHeatmaps: needs an RGB image, got ${image.channels} channels`);
+  }
+  if (!(Number.isInteger(OW) && Number.isInteger(OH) && OW > 0 && OH > 0)) {
+    throw new InputError(`cropWithHeatmaps: invalid crop size ${OW}×${OH}`);
+  }
+  if (!Number.isInteger(K) || coords.length !== 2 * P * K) {
+    throw new InputError(`cropWithHeatmaps: ${P} crops need ${P}·K validity flags and ${P}·K·2 coordinates`);
+  }
+  if (!(sigma > 0)) throw new InputError(`cropWithHeatmaps: sigma must be > 0, got ${sigma}`);
+  if (options.flip && options.flip.length !== K) {
+    throw new InputError(`cropWithHeatmaps: the flip permutation needs ${K} entries`);
+  }
+  transforms.forEach((m, i) => {
+    if (m.length !== 6 || !Array.from(m).every(Number.isFinite)) {
+      throw new InputError(`cropWithHeatmaps: transform ${i} must be 6 finite numbers [a, b, c, d, e, f]`);
+    }
+  });
+  const N = options.flip ? 2 * P : P;
+  const out = output([N, 3 + K, OH, OW]);
+  if (out.size === 0) return out;
+  const norm = options.normalize
+    ? checkNormalization(options.normalize, 3, "cropWithHeatmaps")
+    : [1, 0, 1, 0, 1, 0, 1, 0];
+  const tab = tensor(warpTables(transforms.map(invertAffine), OW, OH), [P * 2 * (OH + OW)], { dtype: "i32" });
+  const cd = tensor(coords, [coords.length]), v = tensor(valid, [valid.length]);
+  const pm = tensor(Int32Array.from(options.flip ?? [0]), [Math.max(1, options.flip?.length ?? 1)], {
+    dtype: "i32",
+  });
+  const u = new Uniforms()
+    .int(N * OH * OW, OW, OH, image.width, image.height, P, K, options.reverseChannels ? 1 : 0)
+    .float(sigma, options.scale ?? 1, ...norm);
+  runFlat(
+    compile(CROP_HEATMAPS, 6, "crop_with_heatmaps"),
+    [image.packed.buf, tab.buf, cd.buf, v.buf, pm.buf, out.buf],
+    u,
+    N * OH * OW,
+  );
+  for (const t of [tab, cd, v, pm]) t.dispose();
   return out;
 }
 
@@ -516,6 +647,8 @@ export interface Im2colOptions {
   outSize?: readonly [number, number];
   /** Lay the result out `[N, C·kh·kw, oh·ow]` (one matrix per image) instead of `[C·kh·kw, N·oh·ow]`. */
   batchMajor?: boolean;
+  /** Lay the result out pixel-major, `[N·oh·ow, C·kh·kw]` (the transpose of the default). */
+  pixelMajor?: boolean;
 }
 
 const IM2COL = `${storageDecl([{ name: "X" }], [{ name: "Y" }])}${uniformDecl(2, 16)}
@@ -524,10 +657,14 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
   let SH = i32(P(6u)); let SW = i32(P(7u)); let PH = PI(8u); let PW = PI(9u); let DH = i32(P(10u));
   let DW = i32(P(11u)); let OH = P(12u); let OW = P(13u); let NP = P(14u);
   // Row r = (c·KH + i)·KW + j, column q = (n·OH + oh)·OW + ow; batch-major: [n][r][oh·OW + ow].
+  // Pixel-major: [n·oh·ow + q][r].
   var q: u32; var r: u32;
-  if (P(15u) != 0u) {
+  if (P(15u) == 1u) {
     let PP = OH * OW; let rows = C * KH * KW;
     let pp = gi % PP; let t0 = gi / PP; r = t0 % rows; q = (t0 / rows) * PP + pp;
+  } else if (P(15u) == 2u) {
+    let rows = C * KH * KW;
+    r = gi % rows; q = gi / rows;
   } else {
     q = gi % NP; r = gi / NP;
   }
@@ -555,10 +692,19 @@ export function im2col(x: Tensor, options: Im2colOptions): Tensor {
       Math.floor((W + 2 * PW - DW * (KW - 1) - 1) / SW) + 1,
     ];
   if (!(OH > 0 && OW > 0)) throw new InputError(`im2col: empty output grid ${OH}×${OW} for ${fmt(x.shape)}`);
-  const out = output(options.batchMajor ? [N, C * KH * KW, OH * OW] : [C * KH * KW, N * OH * OW]);
+  if (options.batchMajor && options.pixelMajor) {
+    throw new InputError("im2col: batchMajor and pixelMajor are exclusive");
+  }
+  const out = output(
+    options.pixelMajor
+      ? [N * OH * OW, C * KH * KW]
+      : options.batchMajor
+      ? [N, C * KH * KW, OH * OW]
+      : [C * KH * KW, N * OH * OW],
+  );
   if (out.size === 0) return out;
   const u = new Uniforms().int(out.size, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N * OH * OW)
-    .int(options.batchMajor ? 1 : 0);
+    .int(options.pixelMajor ? 2 : options.batchMajor ? 1 : 0);
   runFlat(compile(IM2COL, 2, "im2col"), [x.buf, out.buf], u, out.size);
   return out;
 }
@@ -597,15 +743,23 @@ const CHANNEL_EPI = `${storageDecl([{ name: "Z" }, { name: "Bias" }, { name: "R"
 }
 ${EPI}
 ${flatMain()}  if (gi >= P(0u)) { return; }
-  Y[gi] = epi(Z[gi], (gi / P(1u)) % P(2u), gi);
+  let inner = P(1u); let C = P(2u); let o = (gi / inner) % C;
+  // Pixel-major Z: [n·inner + p][o].
+  let zi = select(gi, ((gi / (C * inner)) * inner + gi % inner) * C + o, P(3u) != 0u);
+  Y[gi] = epi(Z[zi], o, gi);
 }`;
 
-function epilogueUniforms(n: number, inner: number, channels: number, o: ChannelEpilogueOptions): Uniforms {
+function epilogueUniforms(
+  n: number,
+  inner: number,
+  channels: number,
+  o: ChannelEpilogueOptions & { pixelMajor?: boolean },
+): Uniforms {
   return new Uniforms().int(
     n,
     inner,
     channels,
-    0,
+    o.pixelMajor ? 1 : 0,
     o.bias ? 1 : 0,
     o.residual ? 1 : 0,
     o.residualFirst ? 1 : 0,
@@ -629,7 +783,11 @@ function checkEpilogue(op: string, shape: readonly number[], o: ChannelEpilogueO
  */
 export function channelEpilogue(
   z: Tensor,
-  options: ChannelEpilogueOptions & { shape?: readonly number[] },
+  options: ChannelEpilogueOptions & {
+    shape?: readonly number[];
+    /** `z` is pixel-major, `[N·(H·W…), C]` (a product's transpose); `shape` gives the `[N, C, …]` result. */
+    pixelMajor?: boolean;
+  },
 ): Tensor {
   const shape = options.shape ?? z.shape;
   if (shape.length < 2 || shape.reduce((a, b) => a * b, 1) !== z.size) {
@@ -668,7 +826,9 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
       let tw = i32(ox) + PW - i32(j) * DW;
       if (tw < 0 || tw % SW != 0 || tw / SW >= W) { continue; }
       let row = (o * KH + i) * KW + j;
-      acc += Z[(n * rows + row) * HW + u32(th / SH) * u32(W) + u32(tw / SW)];
+      let pix = u32(th / SH) * u32(W) + u32(tw / SW);
+      // Pixel-major columns: [n·H·W + pix][row].
+      acc += Z[select((n * rows + row) * HW + pix, (n * HW + pix) * rows + row, P(3u) != 0u)];
     }
   }
   Y[gi] = epi(acc, o, gi);
@@ -676,7 +836,8 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
 
 /**
  * The scatter half of a transposed convolution computed as a product: from per-image columns
- * `[N, O·kh·kw, H·W]` (or `[O·kh·kw, H·W]` for one image) (row `(o·kh + i)·kw + j` holds every input pixel's contribution to tap (i, j))
+ * `[N, O·kh·kw, H·W]` (or `[O·kh·kw, H·W]` for one image; pixel-major: `[N·H·W, O·kh·kw]`) (row
+ * `(o·kh + i)·kw + j` holds every input pixel's contribution to tap (i, j))
  * to `[N, O, OH, OW]`, each output pixel gathering its taps, with the epilogue fused.
  */
 export function col2im(
@@ -689,12 +850,15 @@ export function col2im(
     stride: readonly [number, number];
     padding: readonly [number, number];
     dilation: readonly [number, number];
+    /** Columns are pixel-major, `[N·H·W, O·kh·kw]` (the transpose). */
+    pixelMajor?: boolean;
   },
 ): Tensor {
   const [KH, KW] = options.kernel, O = options.outChannels;
   const [H, W] = options.inSize, [OH, OW] = options.outSize;
   const per = O * KH * KW * H * W;
-  if (cols.size % per !== 0 || cols.shape[cols.rank - 1] !== H * W) {
+  const last = options.pixelMajor ? O * KH * KW : H * W;
+  if (cols.size % per !== 0 || cols.shape[cols.rank - 1] !== last) {
     throw new InputError(
       `col2im: columns ${fmt(cols.shape)} do not hold ${O}×${KH}×${KW} taps of ${H}×${W} pixels`,
     );

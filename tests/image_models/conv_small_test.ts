@@ -1,6 +1,7 @@
 // The small-map inference route of layers/conv_small.ts (convolution as a matrix product, fused channel
-// epilogue, col2im for transposed convolutions) against engine/ops.ts conv2d / convTranspose2d, for one
-// and two images, strides, padding, bias, activation and residual (either order). Tolerance 1e-5 relative.
+// epilogue, col2im for transposed convolutions; pixel-major products with the weight as the cached right
+// operand) against engine/ops.ts conv2d / convTranspose2d, for one and two images, strides, padding,
+// bias, activation and residual (either order). Tolerance 1e-5 relative.
 import { initEngine, ops, type Tensor, tensor } from "../../engine/mod.ts";
 import { smallMapConv2d, smallMapConvTranspose2d } from "../../layers/conv_small.ts";
 import { assertClose } from "./_util.ts";
@@ -50,6 +51,15 @@ for (const N of [1, 2]) {
         "residual then relu",
         1e-5,
       );
+      // Eval-mode layers pass constantWeight: the packed weight is cached and reused (two calls).
+      for (let rep = 0; rep < 2; rep++) {
+        assertClose(
+          await read(smallMapConv2d(x, w2, { ...g, constantWeight: true })),
+          await read(plain),
+          `cached weight, call ${rep + 1}`,
+          1e-5,
+        );
+      }
     });
   }
   Deno.test(`smallMapConvTranspose2d N=${N} 4×4/2 and 3×3/2 (output padding) match ops.convTranspose2d`, async () => {
@@ -62,7 +72,8 @@ for (const N of [1, 2]) {
         bias: b,
         activation: "relu",
       });
-      const got = smallMapConvTranspose2d(x, w.reshape([128, 16 * k * k]), {
+      const w2 = w.reshape([128, 16 * k * k]);
+      const got = smallMapConvTranspose2d(x, w2, {
         kernel: [k, k],
         stride: [2, 2],
         padding: [1, 1],
@@ -73,6 +84,20 @@ for (const N of [1, 2]) {
         activation: "relu",
       });
       assertClose(await read(got), await read(want), `deconv k${k}`, 1e-5);
+      for (let rep = 0; rep < 2; rep++) {
+        const again = smallMapConvTranspose2d(x, w2, {
+          kernel: [k, k],
+          stride: [2, 2],
+          padding: [1, 1],
+          dilation: [1, 1],
+          outChannels: 16,
+          outSize: [want.shape[2], want.shape[3]],
+          bias: b,
+          activation: "relu",
+          constantWeight: true,
+        });
+        assertClose(await read(again), await read(want), `deconv k${k} cached weight, call ${rep + 1}`, 1e-5);
+      }
     }
   });
 }

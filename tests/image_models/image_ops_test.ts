@@ -3,7 +3,7 @@
 // NumPy emulation against cv2 when cv2 is importable); "float" sampling, normalisation, Gaussian heatmaps,
 // softmax / soft-argmax and the flip within 1e-5 relative (float32 vs float64 references).
 import assert from "node:assert/strict";
-import { initEngine, readSafetensors, tensor, tidy } from "../../engine/mod.ts";
+import { initEngine, ops, readSafetensors, tensor, tidy } from "../../engine/mod.ts";
 import {
   flipCoordinates,
   flipHorizontal,
@@ -191,5 +191,55 @@ Deno.test("warpAffine: a per-channel constant border (pytorch-cpn's mean padding
     /borderValue/,
   );
   y.dispose();
+  up.packed.dispose();
+});
+
+Deno.test("cropWithHeatmaps equals warpAffine + gaussianHeatmaps + concat (+ flipHorizontal + concat) exactly", async () => {
+  const { cropWithHeatmaps } = await import("../../engine/kernels/image.ts");
+  const W = 24, H = 32, K = 5, P = 2;
+  const up = uploadImage({
+    width: 40,
+    height: 30,
+    channels: 3,
+    data: Uint8Array.from({ length: 3600 }, (_, i) => (i * 2654435761) >>> 24),
+  });
+  const transforms = [[0.9, 0.1, -3.2, -0.05, 1.1, 2.7], [0.5, 0, 4.25, 0, 0.5, -1.5]];
+  const coords = Float32Array.from({ length: P * K * 2 }, (_, i) => (i * 7.3) % 30 - 2);
+  const valid = Float32Array.from({ length: P * K }, (_, i) => (i % 4 === 3 ? 0 : 1));
+  const flip = [0, 2, 1, 4, 3];
+  const normalize = { scale: 1, mean: [123.68, 116.78, 103.94], std: [1, 1, 1] };
+  const want = tidy(() => {
+    const img = warpAffine(up, { transforms, width: W, height: H, normalize, reverseChannels: true });
+    const hm = gaussianHeatmaps(tensor(coords, [P, K, 2]), {
+      height: H,
+      width: W,
+      sigma: 2.5,
+      valid: tensor(valid, [P, K]),
+      scale: 255,
+    });
+    const x = ops.concat([img, hm], { axis: 1 });
+    return ops.concat([x, flipHorizontal(x, { perm: [0, 1, 2, ...flip.map((j) => j + 3)] })], { axis: 0 });
+  });
+  const got = cropWithHeatmaps(up, {
+    transforms,
+    width: W,
+    height: H,
+    normalize,
+    reverseChannels: true,
+    coords,
+    valid,
+    sigma: 2.5,
+    scale: 255,
+    flip,
+  });
+  assert.deepEqual(got.shape, [2 * P, 3 + K, H, W]);
+  assert.deepEqual(await got.read(), await want.read());
+  const one = cropWithHeatmaps(up, { transforms, width: W, height: H, coords, valid, sigma: 2.5 });
+  assert.deepEqual(one.shape, [P, 3 + K, H, W]);
+  assert.throws(
+    () => cropWithHeatmaps(up, { transforms, width: W, height: H, coords, valid, sigma: 0 }),
+    /sigma/,
+  );
+  for (const t of [got, want, one]) t.dispose();
   up.packed.dispose();
 });
