@@ -118,6 +118,7 @@ export function candidateTiles(m: number, n: number): MatmulTile[] {
       // Texture operands (matmul_tex.ts): lavapipe's texel fetches vectorise better than buffer loads.
       { kind: "tex", tm: 1, tn: 8, wgx: 32, wgy: 1 },
       { kind: "tex", tm: 4, tn: 16, wgx: 8, wgy: 4 },
+      { kind: "tex", tm: 16, tn: 8, wgx: 8, wgy: 4 },
       { kind: "tex", tm: 8, tn: 16, wgx: 8, wgy: 8 },
       { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 4 },
       { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8 },

@@ -227,6 +227,17 @@ export function cachedWeightTextures(): number {
   return weightCache.size;
 }
 
+/**
+ * Bytes held by the cached weight textures (not in the engine's buffer statistics: on CPU adapters the
+ * eval-mode weights of texture-operand matmuls are held twice, as the weight tensor and as its texture).
+ */
+export function weightTextureBytes(): number {
+  sweepWeights();
+  let bytes = 0;
+  for (const e of weightCache.values()) bytes += e.packed.texture.width * e.packed.texture.height * 16;
+  return bytes;
+}
+
 /** Destroys every cached weight texture. */
 export function clearWeightTextures(): void {
   for (const e of weightCache.values()) release(e.packed);

@@ -25,7 +25,7 @@ import {
 } from "../../engine/mod.ts";
 import { fixture } from "../_shared.ts";
 import { matmul as matmulKernel, type MatmulTile } from "../../engine/kernels/matmul.ts";
-import { cachedWeightTextures } from "../../engine/kernels/matmul_tex.ts";
+import { cachedWeightTextures, weightTextureBytes } from "../../engine/kernels/matmul_tex.ts";
 
 const file = await readSafetensors(fixture("ops.safetensors"));
 await initEngine();
@@ -225,6 +225,7 @@ Deno.test("texture matmul: a cached weight texture is reused, and dropped with i
   const w = tensor(Float32Array.from({ length: 4 * 6 }, (_, i) => i + 1), [4, 6]);
   const first = await matmulKernel(a, w, { tile, constantB: true }).read();
   assert.equal(cachedWeightTextures(), before + 1);
+  assert.ok(weightTextureBytes() >= 2 * 4 * 16, "a 4×6 weight packs into ≥ 2×4 rgba32float texels");
   const second = await matmulKernel(a, w, { tile, constantB: true }).read();
   assert.equal(cachedWeightTextures(), before + 1, "the second product reuses the texture");
   assert.deepEqual([...second], Array.from({ length: 18 }, (_, i) => i + 1));
