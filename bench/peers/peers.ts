@@ -406,6 +406,18 @@ target(
   pb ? pb <= 500 : null,
   pb ? `${pb.toFixed(0)} ms` : "n/a",
 );
+const floor = runs.find((r) => r.engine === "posegpu")?.result?.extra;
+const l1 = t("posegpu", "lifter", 1);
+if (floor) {
+  const f = Math.max(floor.emptySubmitMs, floor.readback4BytesMs);
+  target(
+    "lifter B=1 within 2 ms of Deno's sync floor",
+    l1 ? l1 <= f + 2 : null,
+    `${l1?.toFixed(2) ?? "n/a"} ms vs floor ${f.toFixed(2)} ms (empty submit ${
+      floor.emptySubmitMs.toFixed(2)
+    } ms, 4-byte readback ${floor.readback4BytesMs.toFixed(2)} ms)`,
+  );
+}
 const on = ratio("ortnode-cpu", "lifter", 1024),
   op = ratio("ortnode-cpu", "posefix", 1);
 console.log(

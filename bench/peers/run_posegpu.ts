@@ -6,7 +6,7 @@ import { readStateDict } from "../../layers/state_dict.ts";
 import type { StateDict } from "../../layers/module.ts";
 import { Martinez } from "../../models/martinez.ts";
 import { PoseFix } from "../../models/posefix.ts";
-import { type Plan, type RunnerResult, timeCase, WORKLOADS } from "./workloads.ts";
+import { median, type Plan, type RunnerResult, timeCase, WORKLOADS } from "./workloads.ts";
 
 const plan: Plan = JSON.parse(await Deno.readTextFile(Deno.args[0]));
 const result: RunnerResult = {
@@ -71,5 +71,29 @@ for (const c of plan.cases) {
       error: String(e).split("\n")[0],
     });
   }
+}
+// Deno's sync floor on this adapter: an empty submit + onSubmittedWorkDone, and a 4-byte readback (copy to a
+// MAP_READ buffer, submit, mapAsync) — the least any batch-1 forward that reads its result can cost.
+{
+  const device = backend().device;
+  const src = device.createBuffer({ size: 4, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const dst = device.createBuffer({ size: 4, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+  const empty: number[] = [], readback: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    let t = performance.now();
+    device.queue.submit([device.createCommandEncoder().finish()]);
+    await device.queue.onSubmittedWorkDone();
+    empty.push(performance.now() - t);
+    t = performance.now();
+    const enc = device.createCommandEncoder();
+    enc.copyBufferToBuffer(src, 0, dst, 0, 4);
+    device.queue.submit([enc.finish()]);
+    await dst.mapAsync(GPUMapMode.READ);
+    dst.unmap();
+    readback.push(performance.now() - t);
+  }
+  src.destroy();
+  dst.destroy();
+  result.extra = { emptySubmitMs: median(empty.slice(3)), readback4BytesMs: median(readback.slice(3)) };
 }
 console.log(JSON.stringify(result));

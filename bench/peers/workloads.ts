@@ -392,6 +392,8 @@ export interface RunnerResult {
   }[];
   /** Notes (workarounds in use, adapter, threads). */
   notes: string[];
+  /** Extra measurements by name (posegpu: Deno's sync floor). */
+  extra?: Record<string, number>;
 }
 
 /** Median of a list. */
