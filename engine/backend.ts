@@ -147,7 +147,8 @@ export class Backend {
 
   /** Allocates a buffer of at least `bytes` from the pool (reusing one of the same size class if free). */
   alloc(bytes: number, options: { forWrite?: boolean } = {}): GpuBuffer {
-    throwIfDeviceFailed();
+    // No device check here nor in dispatch(): a kernel that failed half-way would leave its temporaries
+    // live. A reported error is thrown at the next submit or readback instead (flush, sync, readMany).
     const maxBuffer = this.device.limits.maxBufferSize;
     let size = sizeClass(bytes);
     if (size > maxBuffer) {
@@ -302,7 +303,6 @@ export class Backend {
     buffers: Binding[],
     options: { uniforms?: Uint32Array; workgroups: [number, number?, number?] },
   ): void {
-    throwIfDeviceFailed();
     const [x, y = 1, z = 1] = options.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
@@ -394,9 +394,12 @@ export class Backend {
     }
   }
 
-  /** Submits the pending work (if any). Does not wait for it. */
+  /**
+   * Submits the pending work (if any). Does not wait for it. After a device error or loss the pending work
+   * is dropped (it belongs to the computation that failed) and the error is thrown.
+   */
   flush(): void {
-    throwIfDeviceFailed();
+    this.checkDevice();
     if (!this.encoder) return;
     this.endPass();
     // Uniform arenas are written before the command buffer runs (queue order).
@@ -423,6 +426,27 @@ export class Backend {
     for (const f of later) f();
   }
 
+  /** Throws a reported device error (or the loss), dropping the pending work first. */
+  private checkDevice(): void {
+    try {
+      throwIfDeviceFailed();
+    } catch (e) {
+      this.dropPending();
+      throw e;
+    }
+  }
+
+  private dropPending(): void {
+    this.endPass();
+    this.encoder = null;
+    this.epoch++;
+    this.freeArenas.push(...this.arenas);
+    this.arenas = [];
+    const later = this.afterSubmit;
+    this.afterSubmit = [];
+    for (const f of later) f();
+  }
+
   /** Submits pending work and waits until the GPU has finished it. */
   async sync(): Promise<void> {
     this.flush();
@@ -432,7 +456,7 @@ export class Backend {
 
   /** Reads several buffers back with one submit and one wait. */
   async readMany(items: { buf: GpuBuffer; bytes: number; offset?: number }[]): Promise<ArrayBuffer[]> {
-    throwIfDeviceFailed();
+    this.checkDevice();
     const staging: GPUBuffer[] = [];
     const enc = this.commandEncoder();
     this.endPass();
@@ -446,9 +470,9 @@ export class Backend {
       it.buf.epoch = this.epoch;
       staging.push(s);
     }
-    this.flush();
     const out: ArrayBuffer[] = [];
     try {
+      this.flush(); // inside the try: a flush that throws must not leave the staging buffers behind
       try {
         await this.guard(Promise.all(staging.map((s) => s.mapAsync(GPUMapMode.READ))));
       } catch (e) {

@@ -1,8 +1,8 @@
 /**
  * The one shared `GPUDevice` of the process. It asks the adapter for its own limits (the spec defaults are
  * far smaller: 128 MiB bindings, 256-invocation workgroups) and for `shader-f16` when offered. Device loss
- * and uncaptured errors are remembered and thrown on the next engine call, so nothing waits forever on a
- * dead device.
+ * and uncaptured errors are remembered and thrown at the next submit or readback (waits in flight fail at
+ * once on a loss), so nothing waits forever on a dead device.
  * @module
  */
 

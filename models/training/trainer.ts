@@ -469,12 +469,17 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
       }
       task.fill(train, perm!.subarray(within * batch, within * batch + batch), xs, ys);
       const x = tensor(xs, task.inputShape(batch)), y = tensor(ys, task.targetShape(batch));
-      manualSeed(stepSeed(seed, step));
-      opt.lr = schedule(step);
-      const loss = trainStep(opt, () => task.loss(model, x, y));
-      if (maxNorm) (model as Martinez).applyMaxNorm();
-      lossLog.push(loss);
-      for (const t of [loss, x, y]) t.dispose();
+      try {
+        manualSeed(stepSeed(seed, step));
+        opt.lr = schedule(step);
+        const loss = trainStep(opt, () => task.loss(model, x, y));
+        if (maxNorm) (model as Martinez).applyMaxNorm();
+        lossLog.push(loss);
+        loss.dispose();
+      } finally {
+        x.dispose(); // also when the step throws (a device fault)
+        y.dispose();
+      }
       step++;
       windowSteps++;
       epochSteps++;
