@@ -59,7 +59,7 @@ const pkg = JSON.parse(await Deno.readTextFile(`${HERE}package.json`))
 
 /** Writes weights, inputs and ONNX models unless the cache already holds this STAMP. */
 async function prepare(): Promise<void> {
-  await Deno.mkdir(`${CACHE}/out`, { recursive: true });
+  await Deno.mkdir(CACHE, { recursive: true });
   let stamp = "";
   try {
     stamp = await Deno.readTextFile(`${CACHE}/stamp`);
@@ -92,7 +92,7 @@ async function prepare(): Promise<void> {
   await Deno.writeTextFile(`${CACHE}/stamp`, STAMP);
 }
 
-function plan(): Plan {
+function plan(): Omit<Plan, "out"> {
   const reps = (w: Workload, b: number): { warmup: number; reps: number } => {
     if (w.id === "lifter") {
       return quick ? { warmup: 2, reps: b >= 1024 ? 3 : 5 } : { warmup: 3, reps: b >= 1024 ? 10 : 20 };
@@ -271,11 +271,10 @@ function relError(a: Float32Array, ref: Float32Array): number {
 // ---------------------------------------------------------------------------------------------------- main
 const loadBefore = load();
 await prepare();
-for await (const f of Deno.readDir(`${CACHE}/out`)) {
-  await Deno.remove(`${CACHE}/out/${f.name}`);
-}
-const p = plan();
-const planPath = `${CACHE}/plan.json`;
+const OUT = `${CACHE}/out-${Deno.pid}`; // this run's plan and outputs (runs never share them)
+await Deno.mkdir(OUT, { recursive: true });
+const p: Plan = { ...plan(), out: OUT };
+const planPath = `${OUT}/plan.json`;
 await Deno.writeTextFile(planPath, JSON.stringify(p));
 const runs: EngineRun[] = [];
 for (const e of engines) {
@@ -431,7 +430,5 @@ await Deno.writeTextFile(
   JSON.stringify({ load: [loadBefore, load()], quick, runs }, null, 1),
 );
 if (!args.includes("--keep-cache")) {
-  for await (const f of Deno.readDir(`${CACHE}/out`)) {
-    await Deno.remove(`${CACHE}/out/${f.name}`);
-  }
+  await Deno.remove(OUT, { recursive: true });
 }

@@ -74,7 +74,7 @@ try {
         console.error(
           `${id} B=${c.batch}: first ${firstMs.toFixed(0)} ms, median ${median(times).toFixed(1)} ms`,
         );
-        const output = `${plan.cache}/out/ortnode-cpu_${id}_${c.batch}.f32`;
+        const output = `${plan.out ?? `${plan.cache}/out`}/ortnode-cpu_${id}_${c.batch}.f32`;
         writeFileSync(output, new Uint8Array(last.buffer));
         result.results.push({
           workload: id,

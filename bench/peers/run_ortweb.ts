@@ -159,7 +159,7 @@ try {
           return data;
         };
         const t = await timeCase(run, c, plan.budgetMs);
-        const output = `${plan.cache}/out/ortweb-webgpu_${w.id}_${c.batch}.f32`;
+        const output = `${plan.out}/ortweb-webgpu_${w.id}_${c.batch}.f32`;
         await Deno.writeFile(output, new Uint8Array(t.last.buffer));
         const { firstMs, medianMs, times } = t;
         result.results.push({

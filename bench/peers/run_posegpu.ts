@@ -50,7 +50,7 @@ for (const c of plan.cases) {
       return out;
     };
     const t = await timeCase(run, c, plan.budgetMs);
-    const output = `${plan.cache}/out/posegpu_${c.workload}_${c.batch}.f32`;
+    const output = `${plan.out}/posegpu_${c.workload}_${c.batch}.f32`;
     await Deno.writeFile(
       output,
       new Uint8Array(t.last.buffer, t.last.byteOffset, t.last.byteLength),

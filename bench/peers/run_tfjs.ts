@@ -187,7 +187,7 @@ try {
         const t = await timeCase(run, c, plan.budgetMs);
         const o = w.outShape;
         const last = image ? permute(t.last, [c.batch, o[1], o[2], o[0]], [0, 3, 1, 2]) : t.last;
-        const output = `${plan.cache}/out/tfjs-webgpu_${w.id}_${c.batch}.f32`;
+        const output = `${plan.out}/tfjs-webgpu_${w.id}_${c.batch}.f32`;
         await Deno.writeFile(
           output,
           new Uint8Array(last.buffer, last.byteOffset, last.byteLength),

@@ -68,7 +68,7 @@ try:
                     times.append(last_ms)
                 print(f"{wid} B={c['batch']}: first {first:.0f} ms, median {statistics.median(times):.1f} ms",
                       file=sys.stderr, flush=True)
-                out = os.path.join(plan["cache"], "out", f"torch-cpu_{wid}_{c['batch']}.f32")
+                out = os.path.join(plan.get("out") or os.path.join(plan["cache"], "out"), f"torch-cpu_{wid}_{c['batch']}.f32")
                 np.ascontiguousarray(last, dtype="<f4").tofile(out)
                 result["results"].append({"workload": wid, "batch": c["batch"], "firstMs": first,
                                           "medianMs": statistics.median(times), "times": times, "output": out})

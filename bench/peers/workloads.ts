@@ -363,6 +363,8 @@ export function foldedGraph(w: Workload, sd: Map<string, HostParam>): Graph {
 export interface Plan {
   /** Cache folder holding weights, inputs and models; runners write outputs under `out/` there. */
   cache: string;
+  /** Folder for this run's outputs (one per run, so concurrent runs do not share files). */
+  out: string;
   /** Wall-time budget per case: slow engines run fewer warmups and repetitions (at least one of each). */
   budgetMs: number;
   /** Cases in order. */
