@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import { backend, initEngine, type Tensor, tensor } from "../engine/mod.ts";
 import * as ops from "../engine/ops.ts";
-import { matmul as matmulKernel } from "../engine/kernels/matmul.ts";
+import { matmul as matmulKernel, type MatmulTile } from "../engine/kernels/matmul.ts";
 import { permute as permuteKernel } from "../engine/kernels/shape.ts";
 import { batchNormTrainBackward } from "../engine/kernels/backward.ts";
 import { dropoutApply } from "../engine/kernels/random.ts";
@@ -75,6 +75,7 @@ function linearStep(layout: "in_out" | "out_in"): void {
     t.grad = null;
   }
 }
+const REG16: MatmulTile = { kind: "reg", tm: 16, tn: 16, wgx: 8, wgy: 8 };
 const mean = tensor(new Float32Array(1024)), variance = tensor(new Float32Array(1024).fill(1));
 
 const cases: [string, () => void][] = [
@@ -101,6 +102,14 @@ const cases: [string, () => void][] = [
   ["linear 1024→1024 fwd+bwd, in_out (permuted weight)", () => linearStep("in_out")],
   ["linear 1024→1024 fwd+bwd, out_in (weight as stored)", () => linearStep("out_in")],
   ["matmul W·xᵀ 1024×1024·1024×64 (NN)", () => matmulKernel(w, gT).dispose()],
+  // The three matmuls of a training step on a weight that changes every step (no cached texture), with
+  // the default tile and with the buffer kernel's 16×16 register tile.
+  ["train fwd x·Wᵀ, default tile", () => matmulKernel(a64, w, { transB: true }).dispose()],
+  ["train fwd x·Wᵀ, reg 16×16", () => matmulKernel(a64, w, { transB: true, tile: REG16 }).dispose()],
+  ["train dx g·W, default tile", () => matmulKernel(g64, w).dispose()],
+  ["train dx g·W, reg 16×16", () => matmulKernel(g64, w, { tile: REG16 }).dispose()],
+  ["train dW gᵀ·x, default tile", () => matmulKernel(g64, a64, { transA: true }).dispose()],
+  ["train dW gᵀ·x, reg 16×16", () => matmulKernel(g64, a64, { transA: true, tile: REG16 }).dispose()],
   ["permute 1024×1024", () => permuteKernel(w, [1, 0]).dispose()],
   ["BN train backward [64, 1024]", () => {
     const r = batchNormTrainBackward(g64, a64, { mean, variance, weight: mean, eps: 1e-5 });

@@ -90,6 +90,12 @@ function lanes(n: number): { type: string; width: number } {
   return n % 4 === 0 ? { type: "vec4<f32>", width: 4 } : { type: "f32", width: 1 };
 }
 
+/**
+ * Elements (of the kernel's type) each Adam invocation updates: 4 consecutive vec4s cost ~15% less CPU
+ * than one on lavapipe (4.3 M parameters: 11.5 vs 9.6 ms CPU per million in one A/B run).
+ */
+const ADAM_PER = 4;
+
 function adamKernel(type: string): string {
   return `${
     storageDecl([{ name: "G", type }, { name: "Scale" }], [{ name: "Prm", type }, { name: "M", type }, {
@@ -97,18 +103,21 @@ function adamKernel(type: string): string {
       type,
     }])
   }${uniformDecl(5, 9)}
-${flatMain()}  if (gi >= P(0u)) { return; }
-  let lr = PF(1u); let b1 = PF(2u); let b2 = PF(3u); let eps = PF(4u); let wd = PF(5u);
-  let bc1 = PF(6u); let bc2s = PF(7u);
-  var p = Prm[gi];
-  var g = G[gi] * Scale[0];
-  // The operation order follows torch.optim's single-tensor Adam/AdamW for bitwise-near results.
-  if (P(8u) != 0u) { p = p * (1.0 - lr * wd); } else { g = g + wd * p; }
-  let m = b1 * M[gi] + (1.0 - b1) * g;
-  let v = b2 * V[gi] + (1.0 - b2) * g * g;
-  M[gi] = m; V[gi] = v;
-  let denom = sqrt(v) / bc2s + eps;
-  Prm[gi] = p - (lr / bc1) * (m / denom);
+${flatMain()}  let lr = PF(1u); let b1 = PF(2u); let b2 = PF(3u); let eps = PF(4u); let wd = PF(5u);
+  let bc1 = PF(6u); let bc2s = PF(7u); let s = Scale[0];
+  for (var k = 0u; k < ${ADAM_PER}u; k++) {
+    let i = gi * ${ADAM_PER}u + k;
+    if (i >= P(0u)) { return; }
+    var p = Prm[i];
+    var g = G[i] * s;
+    // The operation order follows torch.optim's single-tensor Adam/AdamW for bitwise-near results.
+    if (P(8u) != 0u) { p = p * (1.0 - lr * wd); } else { g = g + wd * p; }
+    let m = b1 * M[i] + (1.0 - b1) * g;
+    let v = b2 * V[i] + (1.0 - b2) * g * g;
+    M[i] = m; V[i] = v;
+    let denom = sqrt(v) / bc2s + eps;
+    Prm[i] = p - (lr / bc1) * (m / denom);
+  }
 }`;
 }
 
@@ -178,7 +187,7 @@ export class Adam implements Optimizer {
         compile(adamKernel(type), 5, `adam:${width}`),
         [p.grad!.buf, (scale ?? unitScale()).buf, p.buf, this.#m[i]!.buf, this.#v[i]!.buf],
         u,
-        n,
+        Math.ceil(n / ADAM_PER),
       );
     });
     scale?.dispose();
