@@ -5,7 +5,7 @@
 // present, else posegpu). Setup and the measured table: bench/peers/README.md.
 //
 //   deno run -A bench/peers/peers.ts [--quick] [--engines=posegpu,tfjs-webgpu,...] [--workloads=lifter,posefix]
-//                                    [--shim | --no-shim] [--keep-cache]
+//                                    [--shim | --no-shim] [--keep-cache] [--engine-timeout=S]
 //
 // Engines: posegpu (this tree, Deno WebGPU), tfjs-webgpu and ortweb-webgpu (Deno, the same adapter; npm:
 // specifiers pinned to bench/peers/package.json), ortnode-cpu (node + bench/peers/node_modules), torch-cpu
@@ -111,6 +111,8 @@ interface EngineRun {
   engine: string;
   result: RunnerResult | null;
   error?: string;
+  /** Why cases without a result have none (the runner died or was killed part-way). */
+  missing?: string;
   wallS: number;
 }
 
@@ -185,7 +187,7 @@ async function runEngine(engine: string, planPath: string): Promise<EngineRun> {
     await Deno.mkdir(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
   }
   const t = performance.now();
-  const limit = (quick ? 600 : 1800) * 1000;
+  const limit = Number(flag("engine-timeout") ?? (quick ? 1800 : 3600)) * 1000;
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), limit);
   try {
@@ -222,9 +224,15 @@ async function runEngine(engine: string, planPath: string): Promise<EngineRun> {
     if (last) {
       const result = JSON.parse(last) as RunnerResult;
       if (!out.success) {
+        const why = ac.signal.aborted
+          ? `killed after ${limit / 1000} s`
+          : `exit ${out.code}${out.signal ? ` (${out.signal})` : ""}`;
         result.notes.push(
-          `process exit ${out.code}${out.signal ? ` (${out.signal})` : ""} after printing its results`,
+          `process ${why} after ${result.results.length} of ${
+            JSON.parse(Deno.readTextFileSync(planPath)).cases.length
+          } cases`,
         );
+        return { engine, result, wallS, missing: `not reached: process ${why}` };
       }
       return { engine, result, wallS };
     }
@@ -304,7 +312,7 @@ for (const w of WORKLOADS.filter((x) => !only || only.includes(x.id))) {
       const x = r.result?.results.find((y) => y.workload === w.id && y.batch === b);
       const label = [w.id, String(b), r.engine];
       if (!r.result || !x || x.medianMs === undefined) {
-        const why = r.error ?? x?.error ?? r.result?.notes.find((n) => n.startsWith("failed")) ??
+        const why = r.error ?? x?.error ?? r.result?.notes.find((n) => n.startsWith("failed")) ?? r.missing ??
           "no result";
         rows.push([
           ...label,

@@ -46,6 +46,7 @@ try {
     const shape = WORKLOADS[id].inShape;
     const per = shape.reduce((a, b) => a * b, 1);
     for (const c of cases) {
+      console.log(JSON.stringify(result)); // results so far: kept if the process is killed later
       try {
         const x = all.slice(0, c.batch * per);
         const run = async () => {

@@ -135,6 +135,7 @@ try {
       );
     } catch (e) {
       for (const c of cases) {
+        console.log(JSON.stringify(result)); // results so far: kept if the process is killed later
         result.results.push({
           workload: w.id,
           batch: c.batch,
@@ -148,6 +149,7 @@ try {
     );
     const per = w.inShape.reduce((a, b) => a * b, 1);
     for (const c of cases) {
+      console.log(JSON.stringify(result)); // results so far: kept if the process is killed later
       try {
         const x = all.subarray(0, c.batch * per);
         const run = async (): Promise<Float32Array> => {

@@ -33,6 +33,7 @@ async function model(id: string): Promise<Net> {
 }
 
 for (const c of plan.cases) {
+  console.log(JSON.stringify(result)); // results so far: kept if the process is killed later
   const w = WORKLOADS.find((x) => x.id === c.workload)!;
   try {
     const net = await model(c.workload);

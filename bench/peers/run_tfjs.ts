@@ -167,6 +167,7 @@ try {
     );
     const per = w.inShape.reduce((a, b) => a * b, 1);
     for (const c of cases) {
+      console.log(JSON.stringify(result)); // results so far: kept if the process is killed later
       try {
         const nchw = all.subarray(0, c.batch * per);
         const image = w.inShape.length === 3;

@@ -39,6 +39,7 @@ try:
         allx = np.fromfile(os.path.join(plan["cache"], f"{wid}_input.f32"), dtype="<f4")
         per = int(np.prod(shape))
         for c in cases:
+            print(json.dumps(result), flush=True)  # results so far: kept if the process is killed later
             try:
                 x = allx[: c["batch"] * per].reshape([c["batch"], *shape])
 
