@@ -369,8 +369,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   }
   const flags = `${transA ? "T" : "N"}${transB ? "T" : "N"}`;
   let tile = options.tile ?? chooser(M, N, K, batch, flags);
-  if (tile.kind === "tex" && (aF16 || bF16)) {
-    // The texture kernels pack f32 operands; f16 operands take the buffer kernel of the same block size.
+  if (tile.kind === "tex" && aF16) {
+    // The texture kernels take an f16 B (packed into an rgba16float texture), not an f16 A: an f16 A takes
+    // the buffer kernel of the same block size.
     tile = { kind: "reg", tm: tile.tm, tn: tile.tn, wgx: tile.wgx, wgy: tile.wgy };
   }
   if (tile.kind === "tex") {

@@ -7,7 +7,8 @@
  * a TM×TN block of C) runs faster when it reads texels. Layout of the packed textures (zero-padded):
  * - A: `ceil(K/4)` × `rows` texels, texel (x, r) = A[r, 4x … 4x+3] (rows = batch·M: the batch folds in);
  * - B: `ceil(N/4)` × `4·ceil(K/4)` texels, texel (x, k) = B[k, 4x … 4x+3] — always this "nn" layout, the
- *   packing kernel transposes a `[N, K]` (PyTorch Linear) weight on the way in.
+ *   packing kernel transposes a `[N, K]` (PyTorch Linear) weight on the way in. An f16 B (f16 weights)
+ *   packs into an `rgba16float` texture (exact, half the bytes); an f16 A is not taken here.
  * The inner loop reads one A texel per block row and four B texels per 4 columns for every 4 steps of K, and
  * does `TM·TN·4` vec4 FMAs. The "ab" variant reads A from the texture; the "b" variant reads A as vec4 from
  * its storage buffer (no packing of the activations; needs K % 4 = 0 and A not transposed).
@@ -134,9 +135,12 @@ fn store(row: u32, col: u32, acc: vec4<f32>, hb: f32, slope: f32, hr: f32) {
 }
 
 // Packs a row-major [rows, cols] matrix (or its transpose, src stored [cols, rows]) into an rgba32float
-// texture of ceil(cols/4) × height texels, zero outside the matrix.
-const PACK = `@group(0) @binding(0) var<storage, read> S: array<f32>;
-@group(0) @binding(1) var T: texture_storage_2d<rgba32float, write>;
+// texture of ceil(cols/4) × height texels, zero outside the matrix. An f16 source (f16 weights) packs into
+// an rgba16float texture instead: the same values (f16 is exact in it) at half the bytes; textureLoad of
+// either format returns vec4<f32>, so the product kernel is the same.
+const packSource = (half: boolean): string =>
+  `${half ? "enable f16;\n" : ""}@group(0) @binding(0) var<storage, read> S: array<${half ? "f16" : "f32"}>;
+@group(0) @binding(1) var T: texture_storage_2d<${half ? HALF_FMT : FMT}, write>;
 ${uniformDecl(2, 4)}
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
@@ -148,33 +152,39 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   for (var i = 0u; i < 4u; i++) {
     let c = g.x * 4u + i;
     let idx = select(g.y * cols + c, c * rows + g.y, trans != 0u);
-    v[i] = select(0.0, S[min(idx, n)], g.y < rows && c < cols);
+    v[i] = select(0.0, ${half ? "f32(S[min(idx, n)])" : "S[min(idx, n)]"}, g.y < rows && c < cols);
   }
   textureStore(T, vec2<i32>(i32(g.x), i32(g.y)), v);
 }
 `;
+const HALF_FMT: GPUTextureFormat = "rgba16float";
 
-function packKernel(): Kernel {
-  packLayout ??= backend().device.createBindGroupLayout({
-    label: "matmul_tex:pack",
-    entries: [
-      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "read-only-storage" } },
-      {
-        binding: 1,
-        visibility: GPUShaderStage.COMPUTE,
-        storageTexture: { access: "write-only", format: FMT, viewDimension: "2d" },
-      },
-      { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform" } },
-    ],
-  });
-  return backend().kernel(PACK, {
+function packKernel(half: boolean): Kernel {
+  const fmt = half ? HALF_FMT : FMT;
+  let packLayout = packLayouts.get(fmt);
+  if (!packLayout) {
+    packLayout = backend().device.createBindGroupLayout({
+      label: `matmul_tex:pack:${fmt}`,
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "read-only-storage" } },
+        {
+          binding: 1,
+          visibility: GPUShaderStage.COMPUTE,
+          storageTexture: { access: "write-only", format: fmt, viewDimension: "2d" },
+        },
+        { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform" } },
+      ],
+    });
+    packLayouts.set(fmt, packLayout);
+  }
+  return backend().kernel(packSource(half), {
     storageBindings: 2,
     hasUniform: true,
-    label: "matmul_tex:pack",
+    label: `matmul_tex:pack:${fmt}`,
     layout: packLayout,
   });
 }
-let packLayout: GPUBindGroupLayout | undefined;
+const packLayouts = new Map<GPUTextureFormat, GPUBindGroupLayout>();
 
 /** A packed operand texture. */
 interface Packed {
@@ -186,18 +196,21 @@ interface Packed {
  * Packs `buf` (`rows`×`cols` row-major, or stored transposed as `cols`×`rows`) into a new texture of
  * `ceil(cols/4)` × `height` texels (height ≥ rows; the extra rows are zero).
  */
-function pack(buf: GpuBuffer, shape: { rows: number; cols: number; trans: boolean; height: number }): Packed {
+function pack(
+  buf: GpuBuffer,
+  shape: { rows: number; cols: number; trans: boolean; height: number; half?: boolean },
+): Packed {
   const be = backend();
   const width = Math.ceil(shape.cols / 4);
   const texture = be.device.createTexture({
     size: [width, shape.height],
-    format: FMT,
+    format: shape.half ? HALF_FMT : FMT,
     usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
     label: "matmul_tex operand",
   });
   const view = texture.createView();
   const u = new Uniforms().int(shape.rows, shape.cols, shape.trans ? 1 : 0, shape.height);
-  be.dispatch(packKernel(), [buf, { view }], {
+  be.dispatch(packKernel(shape.half ?? false), [buf, { view }], {
     uniforms: u.build(),
     workgroups: [Math.ceil(width / 8), Math.ceil(shape.height / 8), 1],
   });
@@ -234,7 +247,10 @@ export function cachedWeightTextures(): number {
 export function weightTextureBytes(): number {
   sweepWeights();
   let bytes = 0;
-  for (const e of weightCache.values()) bytes += e.packed.texture.width * e.packed.texture.height * 16;
+  for (const e of weightCache.values()) {
+    const texel = e.packed.texture.format === HALF_FMT ? 8 : 16;
+    bytes += e.packed.texture.width * e.packed.texture.height * texel;
+  }
   return bytes;
 }
 
@@ -300,7 +316,7 @@ export function matmulTex(a: Tensor, b: Tensor, req: TexRequest): void {
   if (hit && hit.trans === transB) bPacked = hit.packed;
   else {
     // B is [K, N] (or [N, K] transposed): texture rows run over K, texels over 4 columns of N.
-    bPacked = pack(b.buf, { rows: k, cols: n, trans: transB, height: k4 * 4 });
+    bPacked = pack(b.buf, { rows: k, cols: n, trans: transB, height: k4 * 4, half: b.dtype === "f16" });
     if (req.constantB) {
       if (hit) release(hit.packed);
       weightCache.set(b, { trans: transB, packed: bPacked });

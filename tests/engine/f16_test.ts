@@ -25,6 +25,7 @@ import {
   tensor,
   tensorFromF16Bits,
 } from "../../engine/mod.ts";
+import { weightTextureBytes } from "../../engine/kernels/matmul_tex.ts";
 import { fixture } from "../_shared.ts";
 
 await initEngine();
@@ -157,6 +158,10 @@ const SHAPES: { m: number; k: number; n: number; transB?: boolean; transA?: bool
   { m: 16, k: 12, n: 20, transA: true },
   { m: 130, k: 96, n: 72, tile: { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 } },
   { m: 70, k: 40, n: 36, tile: { kind: "reg", tm: 8, tn: 16, wgx: 8, wgy: 4 } },
+  // Texture operands (f16 B packed into rgba16float; an f16 A falls back to the buffer kernel).
+  { m: 64, k: 64, n: 128, transB: true, tile: { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 4 } },
+  { m: 70, k: 40, n: 36, tile: { kind: "tex", tm: 16, tn: 8, wgx: 8, wgy: 4, texA: false } },
+  { m: 33, k: 30, n: 20, tile: { kind: "tex", tm: 16, tn: 8, wgx: 8, wgy: 4 } },
 ];
 
 function hostMatmulAbs(a: Float32Array, b: Float32Array, s: (typeof SHAPES)[number]): Float32Array {
@@ -188,7 +193,15 @@ for (const s of SHAPES) {
     const ta = tensor(a, aShape), tb = tensor(b, bShape);
     const tb16 = tensor(b, bShape, { dtype: "f16" }), ta16 = tensor(a, aShape, { dtype: "f16" });
     const tbr = tensor(F16 ? roundToF16(b) : b, bShape), tar = tensor(F16 ? roundToF16(a) : a, aShape);
-    const got = await matmul(ta, tb16, opts).read();
+    const texBefore = weightTextureBytes();
+    const got = await matmul(ta, tb16, { ...opts, constantB: true }).read();
+    if (s.tile?.kind === "tex" && F16) {
+      // Cached as an rgba16float texture: 8 bytes per texel of ceil(N/4) × 4·ceil(K/4).
+      const texels = Math.ceil(s.n / 4) * Math.ceil(s.k / 4) * 4;
+      assert.equal(weightTextureBytes() - texBefore, texels * 8, `${name}: f16 B weight texture bytes`);
+    }
+    // A second product with the same constant f16 B reuses its cached texture (texture tiles).
+    assert.deepEqual([...await matmul(ta, tb16, { ...opts, constantB: true }).read()], [...got]);
     const ref = await matmul(ta, tbr, opts).read();
     const exact = await matmul(ta, tb, opts).read();
     const both = await matmul(ta16, tb16, opts).read();
