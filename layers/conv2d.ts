@@ -161,7 +161,10 @@ export class Conv2d extends Module implements FoldableLayer {
     const reduction = (this.inChannels / this.groups) * this.kernelSize[0] * this.kernelSize[1];
     if (
       this.groups === 1 && !isRecording() &&
-      useSmallMapRoute(x.shape[0], oh * ow, reduction, this.outChannels)
+      useSmallMapRoute(x.shape[0], oh * ow, reduction, this.outChannels, {
+        pointwise: this.kernelSize[0] === 1 && this.kernelSize[1] === 1 && this.stride[0] === 1 &&
+          this.stride[1] === 1 && this.padding[0] === 0 && this.padding[1] === 0,
+      })
     ) {
       const w2 = this.cached(
         this.folded ? "folded_w2" : "w2",

@@ -1,9 +1,10 @@
 // The small-map inference route of layers/conv_small.ts (convolution as a matrix product, fused channel
 // epilogue, col2im for transposed convolutions; pixel-major products with the weight as the cached right
 // operand) against engine/ops.ts conv2d / convTranspose2d, for one and two images, strides, padding,
+import assert from "node:assert/strict";
 // bias, activation and residual (either order). Tolerance 1e-5 relative.
 import { initEngine, ops, type Tensor, tensor } from "../../engine/mod.ts";
-import { smallMapConv2d, smallMapConvTranspose2d } from "../../layers/conv_small.ts";
+import { smallMapConv2d, smallMapConvTranspose2d, useSmallMapRoute } from "../../layers/conv_small.ts";
 import { assertClose } from "./_util.ts";
 
 await initEngine();
@@ -101,3 +102,13 @@ for (const N of [1, 2]) {
     }
   });
 }
+
+Deno.test("useSmallMapRoute: layer3's 1×1 convolutions at batch 8 take the product route, its 3×3 do not", () => {
+  // 16×12 maps (192 pixels), batch 8.
+  assert.equal(useSmallMapRoute(8, 192, 1024, 256, { pointwise: true }), true);
+  assert.equal(useSmallMapRoute(8, 192, 2304, 256), false);
+  assert.equal(useSmallMapRoute(1, 192, 2304, 256), true);
+  // layer2's 1×1 (32×24 = 768 pixels) stay on the convolution kernel.
+  assert.equal(useSmallMapRoute(1, 768, 512, 128, { pointwise: true }), false);
+  assert.equal(useSmallMapRoute(16, 192, 1024, 256, { pointwise: true }), false);
+});
