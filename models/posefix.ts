@@ -27,7 +27,9 @@
  *
  * State-dict keys are pose_resnet's (models/pose_resnet.ts) with `conv1.weight` `[64, 3 + K, 7, 7]`, the
  * layout a PyTorch port of PoseFix (pose_resnet with a widened first conv) would save. PoseFix_RELEASE's
- * TF batch norms use ε = 1e-9 (pose_resnet: 1e-5): a converter from its checkpoints folds that in.
+ * TF batch norms use ε = 1e-9 (`bn_eps`, the default with `posefix_tf`; pose_resnet / PyTorch: 1e-5). Its
+ * TF ResNet is structurally pose_resnet's (stride on the 3×3 conv, symmetric padding, SAME 4×4/2 deconvs
+ * without bias), so converted weights need only renaming and transposing.
  *
  * Training (`posefixBatch` + `posefixLoss`): crops around the ground-truth box, input poses synthesised
  * from the ground truth with PoseFix's error statistics (pose/synthesis.ts), PoseFix's integral loss
@@ -54,6 +56,7 @@ import { COCO_OKS_SIGMAS } from "../pose/coco_eval.ts";
 import { nearPersons, synthesizePose } from "../pose/synthesis.ts";
 import { type ConfigSpec, type ConfigValues, resolveConfig } from "./config.ts";
 import { type Affine, applyAffine, type Box, boxToCenterScale, getAffineTransform } from "./image_ops.ts";
+import { BatchNorm2d } from "../layers/mod.ts";
 import { PoseResNet } from "./pose_resnet.ts";
 
 /** PoseFix's configuration (PoseFix_RELEASE `config.py` names where it has them). */
@@ -81,6 +84,11 @@ export const POSEFIX_CONFIG = {
   },
   box_factor: { type: "float", default: 1.25, doc: "crop = aspect-fixed box × this" },
   flip_test: { type: "bool", default: true, doc: "average with the horizontally flipped input" },
+  bn_eps: {
+    type: "float",
+    default: 0,
+    doc: "BatchNorm ε; 0: 1e-9 with posefix_tf (PoseFix_RELEASE's TF batch norms), 1e-5 with imagenet",
+  },
   oks_nms_thr: {
     type: "float",
     default: 0.9,
@@ -178,6 +186,10 @@ export class PoseFix extends PoseResNet {
       );
     }
     if (c.input_sigma === 0) c.input_sigma = posefixSigma(c.input_height);
+    if (c.bn_eps === 0) c.bn_eps = c.normalization === "posefix_tf" ? 1e-9 : 1e-5;
+    if (!(c.bn_eps > 0)) throw new InputError(`posefix: bn_eps must be > 0, got ${c.bn_eps}`);
+    // PoseFix_RELEASE's resnet_arg_scope: batch_norm_epsilon 1e-9 (pose_resnet / PyTorch: 1e-5).
+    for (const m of this.modules()) if (m instanceof BatchNorm2d) (m as { eps: number }).eps = c.bn_eps;
     if (!(c.input_sigma > 0)) throw new InputError(`posefix: input_sigma must be > 0, got ${c.input_sigma}`);
     (this as { config: unknown }).config = c;
   }

@@ -6,6 +6,7 @@
 // 0.9, rounding. Tolerance: 0.02 px on image coordinates; kept indices and scores exact.
 import assert from "node:assert/strict";
 import { initEngine } from "../../engine/mod.ts";
+import { BatchNorm2d } from "../../layers/mod.ts";
 import {
   oksNms,
   PoseFix,
@@ -90,6 +91,16 @@ Deno.test("posefix: the input box is PoseFix_RELEASE's (all keypoints, ×1.2, 20
   assert.equal(posefixSigma(384), 9);
   assert.equal(new PoseFix({ num_layers: 18 }).config.input_sigma, 7);
   assert.equal(new PoseFix({ num_layers: 18, input_height: 384, input_width: 288 }).config.input_sigma, 9);
+  // PoseFix_RELEASE's TF batch norms: ε 1e-9 (PyTorch-trained ports: 1e-5).
+  const eps = (m: PoseFix) =>
+    m.modules().filter((x) => x instanceof BatchNorm2d).map((b) => (b as BatchNorm2d).eps);
+  const tf = new PoseFix({ num_layers: 18 }), pt = new PoseFix({ num_layers: 18, normalization: "imagenet" });
+  assert.ok(eps(tf).length > 20 && eps(tf).every((e) => e === 1e-9));
+  assert.ok(eps(pt).every((e) => e === 1e-5));
+  assert.ok(eps(new PoseFix({ num_layers: 18, bn_eps: 1e-3 })).every((e) => e === 1e-3));
+  assert.throws(() => new PoseFix({ bn_eps: -1 }), /bn_eps/);
+  tf.dispose();
+  pt.dispose();
 });
 
 Deno.test("posefix: oksNms keeps the best of near-identical poses (threshold 0.9), ties to the later index", () => {
