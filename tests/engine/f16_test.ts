@@ -26,6 +26,7 @@ import {
   tensorFromF16Bits,
 } from "../../engine/mod.ts";
 import { weightTextureBytes } from "../../engine/kernels/matmul_tex.ts";
+import { backward, param, withGrad } from "../../engine/autograd.ts";
 import { fixture } from "../_shared.ts";
 
 await initEngine();
@@ -129,6 +130,22 @@ Deno.test("GPU cast f32 → f16 equals the host rounding on every fixture value;
   assert.deepEqual([...await cast(ints, "i32").readInt()], F16 ? [3, -7, 2048] : [3, -7, 2049]);
   assert.throws(() => cast(x, "f64" as "f32"), /unknown dtype "f64"/);
   for (const t of [x, h, odd, ints]) t.dispose();
+});
+
+Deno.test("ops.cast is differentiable: the gradient comes back through f16 in the input's dtype", async () => {
+  const x = param(tensor([0.5, -1.25, 3]));
+  const gy = tensor([1.0001, -2, 0.25]);
+  withGrad(() => {
+    const y = ops.cast(ops.cast(x, "f16"), "f32");
+    backward(y, { grad: gy });
+    return y;
+  });
+  assert.equal(x.grad!.dtype, "f32");
+  assert.deepEqual([...await x.grad!.read()], [
+    ...(F16 ? roundToF16([1.0001, -2, 0.25]) : Float32Array.of(1.0001, -2, 0.25)),
+  ]);
+  x.dispose();
+  gy.dispose();
 });
 
 Deno.test("data movement on f16: permute, slice, concat keep f16 and move the exact halves", async () => {
