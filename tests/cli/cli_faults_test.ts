@@ -4,32 +4,14 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { writeSafetensors } from "../../engine/safetensors.ts";
 import { assertCleanFailure, type CliResult } from "./_cli.ts";
+import { type Fault, runWithFault } from "./_fault.ts";
 
-const FAULT_MAIN = fileURLToPath(new URL("./_fault_main.ts", import.meta.url));
 const WEIGHTS = fileURLToPath(new URL("../fixtures/models_martinez_small.safetensors", import.meta.url));
 const ORIGINAL = "ORIGINAL CONTENT\n";
 
 /** `posegpu ARGS` with a fault at dispatch `after` (see _fault_main.ts); killed after 120 s (a hang). */
-async function faulty(
-  args: string[],
-  fault: { kind: "error" | "lost"; after: number },
-): Promise<CliResult & { dispatches: number }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", FAULT_MAIN, ...args],
-    env: { POSEGPU_TEST_FAULT: fault.kind, POSEGPU_TEST_FAULT_AFTER: String(fault.after) },
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  const err = new TextDecoder().decode(r.stderr);
-  const m = /\[fault test\] dispatches: (\d+)/.exec(err);
-  return {
-    code: r.code,
-    signal: r.signal,
-    out: new TextDecoder().decode(r.stdout),
-    err: err.replace(/\[fault test\].*\n?/, ""),
-    dispatches: m ? Number(m[1]) : -1,
-  };
+function faulty(args: string[], fault: Fault): Promise<CliResult & { dispatches: number }> {
+  return runWithFault(args, fault);
 }
 
 Deno.test("cli run: a device error or a lost device mid-run exits 2, writes no output, does not hang", async () => {

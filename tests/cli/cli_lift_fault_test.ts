@@ -3,32 +3,13 @@
 // and no temporary file is left in the output folder. `--batch-size 64` makes a run many submits.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { writeTestCheckpoint } from "./_lifter.ts";
 import { assertCleanFailure, type CliResult } from "./_cli.ts";
+import { type Fault, runWithFault } from "./_fault.ts";
 import { createPoseDocument, poseJsonText } from "../../pose/formats/pose_json.ts";
 
-const FAULT_MAIN = fileURLToPath(new URL("./_fault_main.ts", import.meta.url));
-
-async function lift(args: string[], fault: { kind: "error" | "lost"; after: number }): Promise<
-  CliResult & { dispatches: number }
-> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", FAULT_MAIN, "lift", ...args],
-    env: { POSEGPU_TEST_FAULT: fault.kind, POSEGPU_TEST_FAULT_AFTER: String(fault.after) },
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  const err = new TextDecoder().decode(r.stderr);
-  const m = /\[fault test\] dispatches: (\d+)/.exec(err);
-  return {
-    code: r.code,
-    signal: r.signal,
-    out: new TextDecoder().decode(r.stdout),
-    err: err.replace(/\[fault test\].*\n?/, ""),
-    dispatches: m ? Number(m[1]) : -1,
-  };
+function lift(args: string[], fault: Fault): Promise<CliResult & { dispatches: number }> {
+  return runWithFault(["lift", ...args], fault);
 }
 
 Deno.test("lift: a device fault mid-run exits 2 and writes no output (new or existing, JSON or viewer)", async () => {

@@ -3,35 +3,13 @@
 // weights as an uninterrupted run (within 1e-5). The fault comes from tests/cli/_fault_main.ts.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadCheckpoint } from "../../models/checkpoint.ts";
 import { writeTinyH36m } from "../training/_tiny_h36m.ts";
-import { assertCleanFailure, type CliResult, MAIN } from "./_cli.ts";
+import { assertCleanFailure, type CliResult } from "./_cli.ts";
+import { type Fault, runWithFault } from "./_fault.ts";
 
-const FAULT_MAIN = fileURLToPath(new URL("./_fault_main.ts", import.meta.url));
-
-async function train(
-  args: string[],
-  fault?: { kind: "error" | "lost"; after: number },
-): Promise<CliResult & { dispatches: number }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", fault ? FAULT_MAIN : MAIN, "train", ...args],
-    env: fault
-      ? { POSEGPU_TEST_FAULT: fault.kind, POSEGPU_TEST_FAULT_AFTER: String(fault.after) }
-      : { POSEGPU_TEST_FAULT_AFTER: "1000000000" },
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(180_000), // a hang fails the test instead of blocking it
-  }).output();
-  const err = new TextDecoder().decode(r.stderr);
-  const m = /\[fault test\] dispatches: (\d+)/.exec(err);
-  return {
-    code: r.code,
-    signal: r.signal,
-    out: new TextDecoder().decode(r.stdout),
-    err: err.replace(/\[fault test\].*\n?/, ""),
-    dispatches: m ? Number(m[1]) : -1,
-  };
+function train(args: string[], fault?: Fault): Promise<CliResult & { dispatches: number }> {
+  return runWithFault(["train", ...args], fault, { timeoutMs: 180_000 });
 }
 
 async function maxDiff(a: string, b: string): Promise<number> {
