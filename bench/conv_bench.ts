@@ -9,25 +9,12 @@ import process from "node:process";
 import { backend, initEngine } from "../engine/backend.ts";
 import { adapterSummary } from "../engine/device.ts";
 import { conv1d, conv2d, convTranspose2d } from "../engine/kernels/conv.ts";
-import { type Tensor, tensor } from "../engine/tensor.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import { randomTensor } from "./_random.ts";
 
 await initEngine();
 
 const REPS = 8;
-
-function random(shape: number[], seed: number): Tensor {
-  let s = seed >>> 0;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    // xorshift32: deterministic inputs without a dependency.
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    data[i] = ((s >>> 0) / 4294967296 - 0.5) * 0.2;
-  }
-  return tensor(data, shape);
-}
 
 interface BenchCase {
   name: string;
@@ -41,7 +28,7 @@ function conv2dCase(
   ws: number[],
   options: { stride?: number; padding?: number },
 ): BenchCase {
-  const x = random(xs, 1), w = random(ws, 2), b = random([ws[0]], 3);
+  const x = randomTensor(xs, 1), w = randomTensor(ws, 2), b = randomTensor([ws[0]], 3);
   const run = (): Tensor => conv2d(x, w, { ...options, bias: b, activation: "relu" });
   const y = run();
   const flops = 2 * y.size * ws[1] * ws[2] * ws[3];
@@ -54,7 +41,7 @@ const cases: BenchCase[] = [
   conv2dCase("conv2d 7x7/2 3->64 256x192", [1, 3, 256, 192], [64, 3, 7, 7], { stride: 2, padding: 3 }),
   conv2dCase("conv2d 1x1 256->64 64x48", [1, 256, 64, 48], [64, 256, 1, 1], {}),
   (() => {
-    const x = random([1, 256, 32, 24], 4), w = random([256, 256, 4, 4], 5);
+    const x = randomTensor([1, 256, 32, 24], 4), w = randomTensor([256, 256, 4, 4], 5);
     return {
       name: "convT 4x4/2 256->256 32x24->64x48",
       flops: 2 * 256 * 32 * 24 * 256 * 16,
@@ -62,7 +49,7 @@ const cases: BenchCase[] = [
     };
   })(),
   (() => {
-    const x = random([1, 1024, 81], 6), w = random([1024, 1024, 3], 7);
+    const x = randomTensor([1, 1024, 81], 6), w = randomTensor([1024, 1024, 3], 7);
     return {
       name: "conv1d k3 d27 1024->1024 T=81",
       flops: 2 * 1024 * 27 * 1024 * 3,

@@ -20,6 +20,7 @@ import { Srnet } from "../models/srnet.ts";
 import { VideoPose } from "../models/videopose.ts";
 import { installTuning } from "../engine/tuning.ts";
 import { median, torchTimings } from "./_torch.ts";
+import { processCpuSeconds } from "../engine/cpu_time.ts";
 
 await initEngine();
 
@@ -77,29 +78,19 @@ for (const c of CASES) {
   Deno.bench({ name: `${c.name} (forward + read)`, n: c.batch >= 500 ? 3 : 10, warmup: 1 }, () => once(c));
 }
 
-/** Process CPU seconds (user + system) from /proc, or null where it is not readable. */
-function cpuSeconds(): number | null {
-  try {
-    const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
 const CORES = navigator.hardwareConcurrency || 1;
 const cpuPerForward = new Map<string, number>();
 
 async function timeOurs(c: Case, reps: number): Promise<number> {
   await once(c);
   const ts: number[] = [];
-  const c0 = cpuSeconds();
+  const c0 = processCpuSeconds();
   for (let r = 0; r < reps; r++) {
     const t = performance.now();
     await once(c);
     ts.push(performance.now() - t);
   }
-  const c1 = cpuSeconds();
+  const c1 = processCpuSeconds();
   if (c0 !== null && c1 !== null) cpuPerForward.set(c.name, ((c1 - c0) * 1000) / reps);
   return median(ts);
 }

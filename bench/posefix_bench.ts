@@ -14,6 +14,7 @@ import { BasicBlock, Bottleneck } from "../models/resnet.ts";
 import { PoseFix } from "../models/posefix.ts";
 import type { Conv2d, ConvTranspose2d } from "../layers/mod.ts";
 import { median, torchTimings } from "./_torch.ts";
+import { processCpuSeconds } from "../engine/cpu_time.ts";
 
 await initEngine();
 
@@ -82,15 +83,6 @@ for (const b of [1, 8]) {
 }
 Deno.bench({ name: "posefix refine 1 person (crop, heatmaps, flip test)", n: 2, warmup: 1 }, refineOnce);
 
-/** Process CPU seconds (user + system) from /proc, or null where it is not readable. */
-function cpuSeconds(): number | null {
-  try {
-    const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return null;
-  }
-}
 const load = () => {
   try {
     return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
@@ -103,13 +95,13 @@ const CORES = navigator.hardwareConcurrency || 1;
 async function timed(f: () => Promise<void>, reps: number): Promise<{ wall: number; cpu: number | null }> {
   await f();
   const ts: number[] = [];
-  const c0 = cpuSeconds();
+  const c0 = processCpuSeconds();
   for (let r = 0; r < reps; r++) {
     const t = performance.now();
     await f();
     ts.push(performance.now() - t);
   }
-  const c1 = cpuSeconds();
+  const c1 = processCpuSeconds();
   return { wall: median(ts), cpu: c0 !== null && c1 !== null ? ((c1 - c0) * 1000) / reps : null };
 }
 

@@ -9,27 +9,15 @@
 // kernel of the previous default ("buffer") next to the kernel in use, for a before/after in one run.
 // Without PyTorch the table has our columns only and says why. FLOPs: 2 per multiply-add.
 import process from "node:process";
-import { backend, initEngine, type Tensor, tensor } from "../engine/mod.ts";
+import { backend, initEngine, type Tensor } from "../engine/mod.ts";
 import { adapterSummary } from "../engine/device.ts";
 import { conv2d } from "../engine/kernels/conv.ts";
 import { chosenTile } from "../engine/tuning.ts";
 import { matmul, type MatmulTile } from "../engine/kernels/matmul.ts";
+import { randomTensor } from "./_random.ts";
 
 await initEngine();
 const CORES = navigator.hardwareConcurrency || 1;
-
-function random(shape: number[], seed: number): Tensor {
-  let s = seed >>> 0 || 1;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    data[i] = ((s >>> 0) / 4294967296 - 0.5) * 0.2;
-  }
-  return tensor(data, shape);
-}
 
 interface Case {
   name: string;
@@ -51,7 +39,7 @@ function bufferTile(m: number, n: number): MatmulTile {
 }
 
 function mmCase(name: string, m: number, n: number, k: number, fused: boolean): Case {
-  const a = random([m, k], m + k), w = random([k, n], n + 7), b = random([n], 3);
+  const a = randomTensor([m, k], m + k), w = randomTensor([k, n], n + 7), b = randomTensor([n], 3);
   const opts = fused ? { bias: b, activation: "relu" as const } : {};
   return {
     name,
@@ -63,7 +51,7 @@ function mmCase(name: string, m: number, n: number, k: number, fused: boolean): 
 }
 
 function convCase(name: string, x: number[], o: number, kh: number, stride: number, pad: number): Case {
-  const xt = random(x, 11), w = random([o, x[1], kh, kh], 12), b = random([o], 13);
+  const xt = randomTensor(x, 11), w = randomTensor([o, x[1], kh, kh], 12), b = randomTensor([o], 13);
   const oh = Math.floor((x[2] + 2 * pad - kh) / stride) + 1,
     ow = Math.floor((x[3] + 2 * pad - kh) / stride) + 1;
   return {

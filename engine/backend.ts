@@ -415,10 +415,17 @@ export class Backend {
       }
     }
     this.device.queue.submit([this.encoder.finish()]);
-    this.encoder = null;
     this.stats.submits++;
+    this.endPending();
+  }
+
+  /**
+   * Closes the pending work, submitted or dropped: a new epoch, the uniform arenas free again (any later
+   * queue write is ordered after a submit, so they can be reused at once) and the deferred callbacks run.
+   */
+  private endPending(): void {
+    this.encoder = null;
     this.epoch++;
-    // After a submit any later queue write is ordered after it, so arenas can be reused at once.
     this.freeArenas.push(...this.arenas);
     this.arenas = [];
     const later = this.afterSubmit;
@@ -431,20 +438,10 @@ export class Backend {
     try {
       throwIfDeviceFailed();
     } catch (e) {
-      this.dropPending();
+      this.endPass();
+      this.endPending();
       throw e;
     }
-  }
-
-  private dropPending(): void {
-    this.endPass();
-    this.encoder = null;
-    this.epoch++;
-    this.freeArenas.push(...this.arenas);
-    this.arenas = [];
-    const later = this.afterSubmit;
-    this.afterSubmit = [];
-    for (const f of later) f();
   }
 
   /** Submits pending work and waits until the GPU has finished it. */

@@ -210,13 +210,13 @@ export function tensor(
   options: { dtype?: DType } = {},
 ): Tensor {
   const dtype = storageDType(options.dtype ?? (data instanceof Int32Array ? "i32" : "f32"));
+  const n = data.length;
+  const s = shape ?? [n];
+  checkShape(s);
+  if (numel(s) !== n) {
+    throw new InputError(`tensor data has ${n} values but shape [${s.join(", ")}] needs ${numel(s)}`);
+  }
   if (dtype === "f16") {
-    const n = data.length;
-    const s = shape ?? [n];
-    checkShape(s);
-    if (numel(s) !== n) {
-      throw new InputError(`tensor data has ${n} values but shape [${s.join(", ")}] needs ${numel(s)}`);
-    }
     const bits = f32ToF16Array(data instanceof Float32Array ? data : Float32Array.from(data), {
       length: n + (n % 2),
     });
@@ -227,13 +227,6 @@ export function tensor(
     : dtype === "i32"
     ? Int32Array.from(data)
     : Float32Array.from(data);
-  const s = shape ?? [arr.length];
-  checkShape(s);
-  if (numel(s) !== arr.length) {
-    throw new InputError(
-      `tensor data has ${arr.length} values but shape [${s.join(", ")}] needs ${numel(s)}`,
-    );
-  }
   let host: Float32Array | Int32Array = arr;
   if (dtype === "f32" && arr instanceof Int32Array) host = Float32Array.from(arr);
   if (dtype === "i32" && arr instanceof Float32Array) host = Int32Array.from(arr);

@@ -11,6 +11,7 @@ import { adapterSummary } from "./device.ts";
 import { writeFileAtomic } from "./fs.ts";
 import { defaultTile, matmul, type MatmulTile, setTileChooser } from "./kernels/matmul.ts";
 import { tensor } from "./tensor.ts";
+import { processCpuSeconds } from "./cpu_time.ts";
 
 /** Bumped whenever a kernel changes in a way that invalidates measurements. */
 export const ENGINE_VERSION = "0.1.0-k2";
@@ -31,16 +32,6 @@ export interface TileTiming {
    * machine wall time mostly measures the neighbours' load.
    */
   cpuMs?: number;
-}
-
-/** Process CPU seconds (user + system, lavapipe's threads included) from /proc, or null. */
-function cpuSeconds(): number | null {
-  try {
-    const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return null;
-  }
 }
 
 type Cache = Record<string, Record<string, MatmulTile>>;
@@ -165,9 +156,9 @@ export async function tuneMatmul(
     // Several products per submit amortise Deno's ~11 ms sync cost, as real forward passes do.
     const per = Math.max(1, Math.min(16, Math.ceil(200 / Math.max(first - compileMs, 1))));
     // CPU time (10 ms ticks) is summed over the repetitions, which continue until ≥ 300 ms of it.
-    const cpu0 = software ? cpuSeconds() : null;
+    const cpu0 = software ? processCpuSeconds() : null;
     let ops = 0;
-    for (let r = 0; r < reps || (cpu0 !== null && cpuSeconds()! - cpu0 < 0.3 && r < 40); r++) {
+    for (let r = 0; r < reps || (cpu0 !== null && processCpuSeconds()! - cpu0 < 0.3 && r < 40); r++) {
       const t = performance.now();
       for (let i = 0; i < per; i++) matmul(a, b, { tile, transB: flags === "NT", constantB: true }).dispose();
       await be.sync();
@@ -176,7 +167,7 @@ export async function tuneMatmul(
     }
     times.sort((x, y) => x - y);
     const ms = times[Math.floor(times.length / 2)];
-    const cpuMs = cpu0 === null ? undefined : ((cpuSeconds()! - cpu0) * 1000) / ops;
+    const cpuMs = cpu0 === null ? undefined : ((processCpuSeconds()! - cpu0) * 1000) / ops;
     results.push({ tile, ms, gflops: flops / ms / 1e6, compileMs, cpuMs });
     options.log?.(
       `  ${tile.kind}${

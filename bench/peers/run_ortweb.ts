@@ -9,7 +9,7 @@
 // into an ordinary ArrayBuffer first. By default the runner probes this Deno's writeBuffer with a
 // SharedArrayBuffer view and installs the shim only when the probe throws (Deno 2.9.6 accepts the view and
 // rejects only a bare SharedArrayBuffer, so no shim is needed there); `--shim` / `--no-shim` force it.
-import { type Plan, type RunnerResult, timeCase, WORKLOADS } from "./workloads.ts";
+import { type Plan, runCase, type RunnerResult, WORKLOADS } from "./workloads.ts";
 
 /** The few onnxruntime-web entry points used here. */
 interface OrtTensor {
@@ -149,36 +149,22 @@ try {
     );
     const per = w.inShape.reduce((a, b) => a * b, 1);
     for (const c of cases) {
-      console.log(JSON.stringify(result)); // results so far: kept if the process is killed later
-      try {
-        const x = all.subarray(0, c.batch * per);
-        const run = async (): Promise<Float32Array> => {
-          const input = new ort.Tensor("float32", x, [c.batch, ...w.inShape]);
-          const outs = await session.run({ [session.inputNames[0]]: input });
-          const y = outs[session.outputNames[0]];
-          const data = Float32Array.from(await y.getData());
-          y.dispose();
-          return data;
-        };
-        const t = await timeCase(run, c, plan.budgetMs);
-        const output = `${plan.out}/ortweb-webgpu_${w.id}_${c.batch}.f32`;
-        await Deno.writeFile(output, new Uint8Array(t.last.buffer));
-        const { firstMs, medianMs, times } = t;
-        result.results.push({
-          workload: w.id,
-          batch: c.batch,
-          firstMs,
-          medianMs,
-          times,
-          output,
-        });
-      } catch (e) {
-        result.results.push({
-          workload: w.id,
-          batch: c.batch,
-          error: String(e).split("\n")[0],
-        });
-      }
+      await runCase(result, c, {
+        plan,
+        prefix: "ortweb-webgpu",
+        setup: () => {
+          const x = all.subarray(0, c.batch * per);
+          const run = async (): Promise<Float32Array> => {
+            const input = new ort.Tensor("float32", x, [c.batch, ...w.inShape]);
+            const outs = await session.run({ [session.inputNames[0]]: input });
+            const y = outs[session.outputNames[0]];
+            const data = Float32Array.from(await y.getData());
+            y.dispose();
+            return data;
+          };
+          return Promise.resolve({ run });
+        },
+      });
     }
     await session.release();
   }

@@ -6,7 +6,7 @@ import { readStateDict } from "../../layers/state_dict.ts";
 import type { StateDict } from "../../layers/module.ts";
 import { Martinez } from "../../models/martinez.ts";
 import { PoseFix } from "../../models/posefix.ts";
-import { median, type Plan, type RunnerResult, timeCase, WORKLOADS } from "./workloads.ts";
+import { median, type Plan, runCase, type RunnerResult, WORKLOADS } from "./workloads.ts";
 
 const plan: Plan = JSON.parse(await Deno.readTextFile(Deno.args[0]));
 const result: RunnerResult = {
@@ -33,45 +33,28 @@ async function model(id: string): Promise<Net> {
 }
 
 for (const c of plan.cases) {
-  console.log(JSON.stringify(result)); // results so far: kept if the process is killed later
   const w = WORKLOADS.find((x) => x.id === c.workload)!;
-  try {
-    const net = await model(c.workload);
-    const all = new Float32Array(
-      (await Deno.readFile(`${plan.cache}/${c.workload}_input.f32`)).buffer,
-    );
-    const per = w.inShape.reduce((a, b) => a * b, 1);
-    const x = all.subarray(0, c.batch * per);
-    const run = async (): Promise<Float32Array> => {
-      const input = tensor(x, [c.batch, ...w.inShape]);
-      const y = tidy(() => net.forward(input));
-      const out = await y.read();
-      y.dispose();
-      input.dispose();
-      return out;
-    };
-    const t = await timeCase(run, c, plan.budgetMs);
-    const output = `${plan.out}/posegpu_${c.workload}_${c.batch}.f32`;
-    await Deno.writeFile(
-      output,
-      new Uint8Array(t.last.buffer, t.last.byteOffset, t.last.byteLength),
-    );
-    const { firstMs, medianMs, times } = t;
-    result.results.push({
-      workload: c.workload,
-      batch: c.batch,
-      firstMs,
-      medianMs,
-      times,
-      output,
-    });
-  } catch (e) {
-    result.results.push({
-      workload: c.workload,
-      batch: c.batch,
-      error: String(e).split("\n")[0],
-    });
-  }
+  await runCase(result, c, {
+    plan,
+    prefix: "posegpu",
+    setup: async () => {
+      const net = await model(c.workload);
+      const all = new Float32Array(
+        (await Deno.readFile(`${plan.cache}/${c.workload}_input.f32`)).buffer,
+      );
+      const per = w.inShape.reduce((a, b) => a * b, 1);
+      const x = all.subarray(0, c.batch * per);
+      const run = async (): Promise<Float32Array> => {
+        const input = tensor(x, [c.batch, ...w.inShape]);
+        const y = tidy(() => net.forward(input));
+        const out = await y.read();
+        y.dispose();
+        input.dispose();
+        return out;
+      };
+      return { run };
+    },
+  });
 }
 // Deno's sync floor on this adapter: an empty submit + onSubmittedWorkDone, and a 4-byte readback (copy to a
 // MAP_READ buffer, submit, mapAsync) — the least any batch-1 forward that reads its result can cost.

@@ -6,8 +6,8 @@ import {
   foldedGraph,
   type HostParam,
   type Plan,
+  runCase,
   type RunnerResult,
-  timeCase,
   WORKLOADS,
 } from "./workloads.ts";
 
@@ -167,48 +167,35 @@ try {
     );
     const per = w.inShape.reduce((a, b) => a * b, 1);
     for (const c of cases) {
-      console.log(JSON.stringify(result)); // results so far: kept if the process is killed later
-      try {
-        const nchw = all.subarray(0, c.batch * per);
-        const image = w.inShape.length === 3;
-        const host = image ? permute(nchw, [c.batch, ...w.inShape], [0, 2, 3, 1]) : nchw;
-        const inShape = image ? [c.batch, w.inShape[1], w.inShape[2], w.inShape[0]] : [c.batch, ...w.inShape];
-        const run = async (): Promise<Float32Array> => {
-          const input = tf.tensor(host, inShape);
-          const y = tf.tidy(() => {
-            const v = new Map<string, TfTensor>([[graph.input, input]]);
-            for (const op of ops) v.set(op.output, op.run(v, c.batch));
-            return v.get(graph.output)!;
-          });
-          const out = await y.data();
-          y.dispose();
-          input.dispose();
-          return out;
-        };
-        const t = await timeCase(run, c, plan.budgetMs);
-        const o = w.outShape;
-        const last = image ? permute(t.last, [c.batch, o[1], o[2], o[0]], [0, 3, 1, 2]) : t.last;
-        const output = `${plan.out}/tfjs-webgpu_${w.id}_${c.batch}.f32`;
-        await Deno.writeFile(
-          output,
-          new Uint8Array(last.buffer, last.byteOffset, last.byteLength),
-        );
-        const { firstMs, medianMs, times } = t;
-        result.results.push({
-          workload: w.id,
-          batch: c.batch,
-          firstMs,
-          medianMs,
-          times,
-          output,
-        });
-      } catch (e) {
-        result.results.push({
-          workload: w.id,
-          batch: c.batch,
-          error: String(e).split("\n")[0],
-        });
-      }
+      await runCase(result, c, {
+        plan,
+        prefix: "tfjs-webgpu",
+        setup: () => {
+          const nchw = all.subarray(0, c.batch * per);
+          const image = w.inShape.length === 3;
+          const host = image ? permute(nchw, [c.batch, ...w.inShape], [0, 2, 3, 1]) : nchw;
+          const inShape = image
+            ? [c.batch, w.inShape[1], w.inShape[2], w.inShape[0]]
+            : [c.batch, ...w.inShape];
+          const run = async (): Promise<Float32Array> => {
+            const input = tf.tensor(host, inShape);
+            const y = tf.tidy(() => {
+              const v = new Map<string, TfTensor>([[graph.input, input]]);
+              for (const op of ops) v.set(op.output, op.run(v, c.batch));
+              return v.get(graph.output)!;
+            });
+            const out = await y.data();
+            y.dispose();
+            input.dispose();
+            return out;
+          };
+          const o = w.outShape;
+          // Image outputs come back NHWC; the accuracy check reads NCHW.
+          const toOutput = (y: Float32Array): Float32Array =>
+            image ? permute(y, [c.batch, o[1], o[2], o[0]], [0, 3, 1, 2]) : y;
+          return Promise.resolve({ run, toOutput });
+        },
+      });
     }
   }
 } catch (e) {

@@ -438,3 +438,32 @@ export async function timeCase(
   );
   return { firstMs, medianMs: median(times), times, last };
 }
+
+/**
+ * One case of a runner: `setup` builds the timed call (and optionally how its last output maps to NCHW),
+ * `timeCase` times it, the last output goes to `plan.out/<prefix>_<workload>_<batch>.f32` for the accuracy
+ * check, and the timings — or the first line of whatever failed — are added to `result`. The results so
+ * far are printed first, so that they survive a runner killed later.
+ */
+export async function runCase(
+  result: RunnerResult,
+  c: Plan["cases"][number],
+  options: {
+    plan: Plan;
+    prefix: string;
+    setup: () => Promise<{ run: () => Promise<Float32Array>; toOutput?: (y: Float32Array) => Float32Array }>;
+  },
+): Promise<void> {
+  console.log(JSON.stringify(result));
+  try {
+    const { run, toOutput } = await options.setup();
+    const t = await timeCase(run, c, options.plan.budgetMs);
+    const last = toOutput ? toOutput(t.last) : t.last;
+    const output = `${options.plan.out}/${options.prefix}_${c.workload}_${c.batch}.f32`;
+    await Deno.writeFile(output, new Uint8Array(last.buffer, last.byteOffset, last.byteLength));
+    const { firstMs, medianMs, times } = t;
+    result.results.push({ workload: c.workload, batch: c.batch, firstMs, medianMs, times, output });
+  } catch (e) {
+    result.results.push({ workload: c.workload, batch: c.batch, error: String(e).split("\n")[0] });
+  }
+}

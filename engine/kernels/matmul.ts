@@ -39,6 +39,11 @@ export interface MatmulTile {
   wgy: number;
 }
 
+/** The register-tiled buffer kernel of the same block size (the fallback of a "tex" tile). */
+function regTile(t: MatmulTile): MatmulTile {
+  return { kind: "reg", tm: t.tm, tn: t.tn, wgx: t.wgx, wgy: t.wgy };
+}
+
 /** Options of `matmul`. */
 export interface MatmulOptions {
   /** Use Aᵀ: A is stored [..., K, M]. */
@@ -381,7 +386,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (tile.kind === "tex" && aF16) {
     // The texture kernels take an f16 B (packed into an rgba16float texture), not an f16 A: an f16 A takes
     // the buffer kernel of the same block size.
-    tile = { kind: "reg", tm: tile.tm, tn: tile.tn, wgx: tile.wgx, wgy: tile.wgy };
+    tile = regTile(tile);
   }
   if (tile.kind === "tex") {
     // Texture operands (matmul_tex.ts): B shared by the batch, within the texture and binding limits;
@@ -392,7 +397,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       matmulTex(a, b, { ...options, tile, m: M, n: N, k: K, batch, transA, transB, out });
       return out;
     }
-    tile = { kind: "reg", tm: tile.tm, tn: tile.tn, wgx: tile.wgx, wgy: tile.wgy };
+    tile = regTile(tile);
   }
   const strideA = nA === 1 ? 0 : M * K, strideB = nB === 1 ? 0 : K * N;
   const variant: Variant = {
