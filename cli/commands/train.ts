@@ -17,7 +17,7 @@ const HELP = `posegpu train — train a lifting model on Human3.6M-format data
 Usage:
   posegpu train MODEL --data DIR --train-subjects S1,S5,S6 [--val-subjects S7] --input gt|sh
                       --out CKPT.safetensors [--epochs N] [--batch 64] [--lr 1e-3] [--config k=v ...]
-                      [--resume CKPT] [--seed N] [--max-steps N] [--log-every N]
+                      [--resume CKPT | --init WEIGHTS] [--seed N] [--max-steps N] [--log-every N]
   posegpu train --export CKPT --out WEIGHTS.safetensors [--dtype f16|f32]
 
 Trains MODEL (${MODEL_NAMES.join(", ")}) on every frame × camera of the training subjects: 2D input =
@@ -42,6 +42,8 @@ Options:
   --config key=value      model configuration (repeatable; see posegpu run --help for the keys)
   --out FILE              checkpoint to write (every epoch, atomically)
   --resume FILE           continue from a checkpoint (model, config, normalisation, optimiser, step)
+  --init FILE             start from a checkpoint's or export's weights, config and normalisation with
+                          a fresh optimiser at step 0 (fine-tuning; continuing shipped weights)
   --seed N                seed of initialisation, shuffling and dropout (default 0)
   --max-steps N           stop after N optimiser steps in total
   --log-every N           read the loss and print progress every N steps (default 100)
@@ -57,7 +59,9 @@ Examples:
   posegpu train martinez --data ../shared/data/h36m --train-subjects S1,S5,S6,S7,S8 --input sh \\
       --epochs 200 --out martinez_sh.safetensors --resume martinez_sh.safetensors
   posegpu train srnet --data ../shared/data/h36m --train-subjects S1,S5,S6,S7 --val-subjects S8 \\
-      --input gt --config filter_widths=1,1,1 --out srnet_sr.safetensors`;
+      --input gt --config filter_widths=1,1,1 --out srnet_sr.safetensors
+  posegpu train martinez --data ../shared/data/h36m --train-subjects S1,S5,S6,S7,S8 --input gt \
+      --epochs 5 --seed 1 --init weights/martinez_gt.safetensors --out martinez_gt_more.safetensors`;
 
 function subjects(flag: string, text: string | undefined): string[] {
   if (text === undefined) return [];
@@ -92,6 +96,7 @@ async function runTrain(args: string[]): Promise<number> {
       config: { type: "string", multiple: true },
       out: { type: "string" },
       resume: { type: "string" },
+      init: { type: "string" },
       seed: { type: "string" },
       "max-steps": { type: "string" },
       "log-every": { type: "string" },
@@ -159,6 +164,7 @@ async function runTrain(args: string[]): Promise<number> {
     decaySteps: integer("--decay-steps", values["decay-steps"], 100_000),
     out: values.out,
     resume: values.resume,
+    init: values.init,
     seed: integer("--seed", values.seed, 0),
     maxSteps: integer("--max-steps", values["max-steps"]),
     logEvery: integer("--log-every", values["log-every"], 100),

@@ -75,6 +75,11 @@ export interface TrainOptions {
   out: string;
   /** Resume from this checkpoint (its model, config, normalisation and optimiser state). */
   resume?: string;
+  /**
+   * Start from this checkpoint's weights, config and normalisation with a fresh optimiser at step 0:
+   * fine-tuning, or continuing an exported checkpoint (`train --export`), which has no optimiser state.
+   */
+  init?: string;
   /** Seed (default 0). */
   seed?: number;
   /** Stop after this many optimiser steps in total (counting a resumed run's earlier steps). */
@@ -314,18 +319,25 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
   if (!Number.isSafeInteger(seed) || seed < 0) {
     throw new InputError(`train: seed must be a non-negative integer`);
   }
-  const resumed = options.resume ? await loadCheckpoint(options.resume) : null;
-  if (resumed) {
-    if (resumed.meta.model !== options.model) {
+  if (options.resume && options.init) throw new InputError(`train: give --resume or --init, not both`);
+  const flag = options.resume ? "--resume" : "--init";
+  const from = options.resume ?? options.init;
+  const start = from ? await loadCheckpoint(from) : null;
+  if (start) {
+    if (start.meta.model !== options.model) {
+      throw new InputError(`train ${flag}: ${from} holds a ${start.meta.model}, not a ${options.model}`);
+    }
+    if (start.meta.input !== options.input) {
+      throw new InputError(`train ${flag}: ${from} was trained on --input ${start.meta.input}`);
+    }
+    if (options.resume && !start.optimizer) {
       throw new InputError(
-        `train --resume: ${options.resume} holds a ${resumed.meta.model}, not a ${options.model}`,
+        `train --resume: ${from} has no optimiser state (an export?); --init starts from its weights`,
       );
     }
-    if (resumed.meta.input !== options.input) {
-      throw new InputError(`train --resume: ${options.resume} was trained on --input ${resumed.meta.input}`);
-    }
-    if (!resumed.optimizer) throw new InputError(`train --resume: ${options.resume} has no optimiser state`);
   }
+  // Only a resumed run continues the step count, the optimiser and the provenance.
+  const resumed = options.resume ? start : null;
 
   const t0 = performance.now();
   const trainSet = options.trainSet ??
@@ -340,16 +352,15 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
   }
 
   manualSeed(seed);
-  const config = resumed?.meta.config ??
-    { ...options.config };
+  const config = start?.meta.config ?? { ...options.config };
   const model = createModel(options.model, config);
-  const norm = resumed?.meta.normalization ?? computeNormalization(options.model, {
+  const norm = start?.meta.normalization ?? computeNormalization(options.model, {
     config: model.config,
     input2d: trainSet.input2d,
     target3d: trainSet.target3d,
     image: commonImageSize(trainSet),
   });
-  if (resumed) await model.loadStateDict(resumed.stateDict);
+  if (start) await model.loadStateDict(start.stateDict);
   const named = model.namedParameters();
   const opt = new Adam(named.map(([, p]) => p), { lr: options.lr ?? 1e-3 });
   if (resumed?.optimizer) {
@@ -378,9 +389,9 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     }, input ${options.input}), ` +
       `${val ? `${val.set.count} validation samples (${valSubjects.join(",")})` : "no validation"}, ` +
       `${model.numParameters()} parameters, batch ${batch}, ${stepsPerEpoch} steps/epoch, ` +
-      `${resumed ? `resuming at step ${step}, ` : ""}data ready in ${
-        ((performance.now() - t0) / 1000).toFixed(1)
-      } s`,
+      `${
+        resumed ? `resuming at step ${step}, ` : options.init ? `from the weights of ${options.init}, ` : ""
+      }data ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
 
   const xs = new Float32Array(task.inputShape(batch).reduce((p, d) => p * d, 1));

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initEngine } from "../../engine/mod.ts";
-import { loadCheckpoint } from "../../models/checkpoint.ts";
+import { exportCheckpoint, loadCheckpoint } from "../../models/checkpoint.ts";
 import { trainLifter, type TrainOptions } from "../../models/training/trainer.ts";
 import { loadH36mPoses } from "../../models/training/h36m_data.ts";
 import { main } from "../../cli/main.ts";
@@ -104,6 +104,26 @@ Deno.test("resume refuses another model or input", async () => {
   const out = join(tmp, "c.safetensors");
   await trainLifter(base(out, { maxSteps: 2, valSubjects: [] }));
   await assert.rejects(() => trainLifter(base(out, { resume: out, input: "sh" })), /trained on --input gt/);
+  await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("init starts from an export's weights with a fresh optimiser; resume refuses an export", async () => {
+  const tmp = await Deno.makeTempDir();
+  const ckpt = join(tmp, "c.safetensors"), exported = join(tmp, "e.safetensors");
+  const trained = await trainLifter(base(ckpt, { epochs: 4, valSubjects: [] }));
+  await exportCheckpoint(ckpt, exported, { dtype: "F32" });
+  await assert.rejects(() => trainLifter(base(join(tmp, "x.safetensors"), { resume: exported })), /--init/);
+  const fresh = await trainLifter(base(join(tmp, "f.safetensors"), { maxSteps: 4, valSubjects: [] }));
+  const more = await trainLifter(base(join(tmp, "m.safetensors"), { maxSteps: 4, init: exported, seed: 8 }));
+  assert.equal(more.step, 4); // counts from 0
+  // The trained weights start far below a fresh initialisation's loss, and near where training ended.
+  const end = trained.losses.slice(-4).reduce((a, b) => a + b) / 4;
+  assert.ok(more.losses[0] < 0.5 * fresh.losses[0], `init ${more.losses[0]} vs fresh ${fresh.losses[0]}`);
+  assert.ok(more.losses[0] < 2 * end, `init ${more.losses[0]} vs end of training ${end}`);
+  await assert.rejects(
+    () => trainLifter(base(join(tmp, "y.safetensors"), { init: exported, resume: ckpt })),
+    /not both/,
+  );
   await Deno.remove(tmp, { recursive: true });
 });
 
