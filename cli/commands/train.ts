@@ -43,7 +43,8 @@ Options:
   --out FILE              checkpoint to write (every epoch, atomically)
   --resume FILE           continue from a checkpoint (model, config, normalisation, optimiser, step)
   --init FILE             start from a checkpoint's or export's weights, config and normalisation with
-                          a fresh optimiser at step 0 (fine-tuning; continuing shipped weights)
+                          a fresh optimiser at step 0 (fine-tuning; continuing shipped weights); for
+                          dual_channel a Martinez checkpoint starts its basic network (basic.*)
   --seed N                seed of initialisation, shuffling and dropout (default 0)
   --max-steps N           stop after N optimiser steps in total
   --log-every N           read the loss and print progress every N steps (default 100)

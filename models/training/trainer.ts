@@ -32,6 +32,7 @@ import { Adam, exponentialDecay, LossLog, trainStep } from "../../engine/optim.t
 import { manualSeed, Rng } from "../../engine/random.ts";
 import { readAll, type Tensor, tensor, tidy } from "../../engine/tensor.ts";
 import { type CheckpointMeta, loadCheckpoint, type Normalization, saveCheckpoint } from "../checkpoint.ts";
+import type { StateDict } from "../../layers/module.ts";
 import { DUAL_HARD_A, DUAL_HARD_B, type DualChannel } from "../dual_channel.ts";
 import { Martinez } from "../martinez.ts";
 import { createModel, type LiftingModel } from "../registry.ts";
@@ -323,8 +324,11 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
   const flag = options.resume ? "--resume" : "--init";
   const from = options.resume ?? options.init;
   const start = from ? await loadCheckpoint(from) : null;
+  // dual_channel's basic network is exactly a Martinez (`basic.*`): --init may name a Martinez checkpoint to
+  // start it from; the refinement channels keep their fresh initialisation and the run trains end to end.
+  const basicInit = !!options.init && options.model === "dual_channel" && start?.meta.model === "martinez";
   if (start) {
-    if (start.meta.model !== options.model) {
+    if (start.meta.model !== options.model && !basicInit) {
       throw new InputError(`train ${flag}: ${from} holds a ${start.meta.model}, not a ${options.model}`);
     }
     if (start.meta.input !== options.input) {
@@ -352,7 +356,10 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
   }
 
   manualSeed(seed);
-  const config = start?.meta.config ?? { ...options.config };
+  const config = basicInit
+    ? dualFromMartinez(start!.meta.config, options.config ?? {}, from!)
+    : start?.meta.config ??
+      { ...options.config };
   const model = createModel(options.model, config);
   const norm = start?.meta.normalization ?? computeNormalization(options.model, {
     config: model.config,
@@ -360,7 +367,20 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     target3d: trainSet.target3d,
     image: commonImageSize(trainSet),
   });
-  if (start) await model.loadStateDict(start.stateDict);
+  if (basicInit) {
+    const { jointsIn, jointsOut } = networkJoints(options.model, model.config);
+    const mj = networkJoints("martinez", start!.meta.config);
+    if (jointsIn.join() !== mj.jointsIn.join() || jointsOut.join() !== mj.jointsOut.join()) {
+      throw new InputError(
+        `train --init: ${from} lifts joints [${mj.jointsIn}] → [${mj.jointsOut}], the dual_channel config ` +
+          `[${jointsIn}] → [${jointsOut}]`,
+      );
+    }
+    const basic: StateDict = new Map([...start!.stateDict].map(([k, v]) => [`basic.${k}`, v]));
+    const r = await model.loadStateDict(basic, { strict: false });
+    const stray = [...r.unexpected, ...r.missing.filter((k) => k.startsWith("basic."))];
+    if (stray.length) throw new InputError(`train --init: ${from} does not fit basic.*: ${stray.join(", ")}`);
+  } else if (start) await model.loadStateDict(start.stateDict);
   const named = model.namedParameters();
   const opt = new Adam(named.map(([, p]) => p), { lr: options.lr ?? 1e-3 });
   if (resumed?.optimizer) {
@@ -561,4 +581,28 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     valMpjpe: lastVal,
     out: options.out,
   };
+}
+
+/**
+ * A dual_channel config whose basic network matches a Martinez checkpoint's (`--init` from a Martinez):
+ * width, blocks and dropout come from the checkpoint; the refinement keys from `--config`.
+ */
+function dualFromMartinez(
+  martinez: Record<string, unknown>,
+  given: Record<string, unknown>,
+  file: string,
+): Record<string, unknown> {
+  if (martinez.residual === false || martinez.batch_norm === false) {
+    throw new InputError(
+      `train --init: ${file} is a Martinez without residual blocks or batch norm; dual_channel's basic network has both`,
+    );
+  }
+  const config: Record<string, unknown> = { ...given };
+  for (const k of ["linear_size", "num_stage", "p_dropout"]) {
+    if (k in given && String(given[k]) !== String(martinez[k])) {
+      throw new InputError(`train --init: --config ${k}=${given[k]} differs from ${file}'s ${martinez[k]}`);
+    }
+    config[k] = martinez[k];
+  }
+  return config;
 }

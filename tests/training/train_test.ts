@@ -127,6 +127,46 @@ Deno.test("init starts from an export's weights with a fresh optimiser; resume r
   await Deno.remove(tmp, { recursive: true });
 });
 
+Deno.test("dual_channel --init from a Martinez checkpoint starts basic.* from its weights", async () => {
+  const tmp = await Deno.makeTempDir();
+  const mz = join(tmp, "m.safetensors"), dual = join(tmp, "d.safetensors");
+  await trainLifter(base(mz, { maxSteps: 6, valSubjects: [] }));
+  const dualRun = (extra: Partial<TrainOptions>) =>
+    trainLifter(base(dual, {
+      model: "dual_channel",
+      config: { refine_size: 32 },
+      init: mz,
+      maxSteps: 1,
+      lr: 1e-12, // one step that moves nothing measurable: the weights stay those loaded
+      valSubjects: [],
+      ...extra,
+    }));
+  await dualRun({});
+  const m = await loadCheckpoint(mz), d = await loadCheckpoint(dual);
+  assert.equal(d.meta.model, "dual_channel");
+  assert.equal(d.meta.config.linear_size, SMALL.linear_size);
+  assert.equal(d.meta.config.num_stage, SMALL.num_stage);
+  assert.deepEqual(d.meta.normalization, m.meta.normalization);
+  let n = 0;
+  for (const [k, t] of m.stateDict) {
+    if (k.endsWith("num_batches_tracked")) continue;
+    const u = d.stateDict.get(`basic.${k}`);
+    assert.ok(u, `basic.${k} present`);
+    const a = t.data as Float32Array, b = u.data as Float32Array;
+    const tol = k.includes("running") ? 0.2 : 1e-6; // one training step moves BN's running statistics
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(a[i])), `basic.${k}[${i}]`);
+    }
+    n++;
+  }
+  assert.ok(n >= 10, `${n} tensors compared`);
+  await assert.rejects(
+    () => dualRun({ config: { refine_size: 32, linear_size: 128 } }),
+    /linear_size=128 differs/,
+  );
+  await Deno.remove(tmp, { recursive: true });
+});
+
 for (
   const [model, config] of [
     ["dual_channel", { linear_size: 32, num_stage: 1, refine_size: 32 }],
