@@ -23,6 +23,13 @@ import {
 } from "./cameras.ts";
 import { actionOfSequence, type ActionTable, actionTable } from "./metrics/per_action.ts";
 import { mpjpePerFrame, pMpjpePerFrame } from "./metrics/mpjpe.ts";
+import { jointErrors } from "./metrics/joint_errors.ts";
+import {
+  boneLengthDeltas,
+  H36M_HARD_JOINTS,
+  H36M_LIMB_SEGMENTS,
+  type LimbSegmentError,
+} from "./metrics/bone_length.ts";
 import { occurrenceParallel, rarestIndices } from "./rare_pose.ts";
 
 /** Standard training subjects. */
@@ -118,6 +125,8 @@ export interface H36mProtocolOptions {
   cameras?: readonly string[];
   /** Rare-pose restriction; poses are compared root-relative in each camera's frame. */
   rare?: H36mRareOptions;
+  /** Also pool per-joint errors and bone-length errors over every evaluated frame (`result.joints`). */
+  joints?: boolean;
   /** Called after each sequence × camera. */
   onProgress?: (done: { subject: string; sequence: string; cameraId: string }) => void;
 }
@@ -138,6 +147,23 @@ export interface H36mUnitResult {
   pMpjpe: Float64Array;
   /** Frames kept by the rare-pose restriction (all frames without it). */
   selected: Int32Array;
+  /** With `joints`: root-aligned error of every joint, `[frames, 17]` (mm). */
+  jointErrors?: Float32Array;
+  /** With `joints`: bone-length difference per child joint, `[frames, 17]` (mm; 0 at the root). */
+  boneDeltas?: Float32Array;
+}
+
+/**
+ * Per-joint and bone-length statistics pooled over every evaluated frame (all actions together, as the
+ * dual-channel paper's per-joint and bone-length tables).
+ */
+export interface H36mJointStats {
+  /** Mean root-aligned error per H36M-17 joint (mm; 0 at the root). */
+  perJoint: Float64Array;
+  /** Mean of `perJoint` over the hard joints (knees, feet, elbows, wrists). */
+  hardJoints: number;
+  /** Bone-length RMSE of the eight limb segments (upper/lower arm and leg, left/right) and their mean. */
+  limbSegments: LimbSegmentError;
 }
 
 /** Result of `runH36mProtocol`. */
@@ -148,6 +174,8 @@ export interface H36mProtocolResult {
   pMpjpe: ActionTable;
   /** Every sequence × camera evaluated. */
   units: H36mUnitResult[];
+  /** With `joints`: per-joint and bone-length statistics over the evaluated (selected) frames. */
+  joints?: H36mJointStats;
 }
 
 /** The splits of the subject protocol and of the cross-action protocol (train on `action`, test on all). */
@@ -297,6 +325,12 @@ export async function runH36mProtocol(
           mpjpe: mpjpePerFrame(predicted, target),
           pMpjpe: pMpjpePerFrame(predicted, target),
           selected: Int32Array.from({ length: frames }, (_, i) => i),
+          ...(options.joints
+            ? {
+              jointErrors: Float32Array.from(jointErrors(predicted, target, { alignment: "root" })),
+              boneDeltas: Float32Array.from(boneLengthDeltas(predicted, target)),
+            }
+            : {}),
         });
         gtCam.push(target);
         options.onProgress?.({ subject, sequence, cameraId });
@@ -310,7 +344,31 @@ export async function runH36mProtocol(
     mpjpe: actionTable(units.map((u) => ({ action: u.action, frameErrors: pick(u.mpjpe, u.selected) }))),
     pMpjpe: actionTable(units.map((u) => ({ action: u.action, frameErrors: pick(u.pMpjpe, u.selected) }))),
     units,
+    ...(options.joints ? { joints: jointStats(units) } : {}),
   };
+}
+
+function jointStats(units: readonly H36mUnitResult[]): H36mJointStats {
+  const J = 17;
+  const err = new Float64Array(J), sq = new Float64Array(J);
+  let frames = 0;
+  for (const u of units) {
+    for (const f of u.selected) {
+      for (let j = 0; j < J; j++) {
+        err[j] += u.jointErrors![f * J + j];
+        sq[j] += u.boneDeltas![f * J + j] ** 2;
+      }
+    }
+    frames += u.selected.length;
+  }
+  const perJoint = err.map((e) => e / Math.max(frames, 1));
+  const hardJoints = H36M_HARD_JOINTS.reduce((a, j) => a + perJoint[j], 0) / H36M_HARD_JOINTS.length;
+  const segments = H36M_LIMB_SEGMENTS.map(({ name, child }) => ({
+    name,
+    rmse: Math.sqrt(sq[child] / Math.max(frames, 1)),
+  }));
+  const average = segments.reduce((a, x) => a + x.rmse, 0) / segments.length;
+  return { perJoint, hardJoints, limbSegments: { segments, average } };
 }
 
 async function restrictToRare(

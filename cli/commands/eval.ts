@@ -18,10 +18,12 @@ import {
   H36M_TEST_SUBJECTS,
   H36M_TRAIN_SUBJECTS,
   type H36mDataSource,
+  type H36mJointStats,
   type H36mLifter,
   openH36mFolder,
   runH36mProtocol,
 } from "../../pose/protocol_h36m.ts";
+import { H36M_17 } from "../../pose/skeletons.ts";
 import { actionBarChartSvg } from "../../pose/viz/bar_chart.ts";
 
 /** One `posegpu eval <name>` sub-command. */
@@ -112,6 +114,10 @@ Options:
   --train-data DIR       folder of the training subjects for --rare (default --data)
   --train-subjects LIST  training subjects for --rare (default S1,S5,S6,S7,S8)
   --json                 print {"mpjpe":{"average":…,"per_action":{…}},"p_mpjpe":{…},"frames":…} (mm)
+  --joints               also per-joint MPJPE, the hard joints' mean (knees, feet, elbows, wrists) and
+                         the bone-length RMSE of the 8 limb segments, pooled over all frames (the
+                         dual-channel paper's tables); with --json under "joints":{"per_joint":{…},
+                         "hard_joints":…,"bone_length":{"average":…,"per_segment":{…}}}
   --svg FILE             also write a per-action bar chart (MPJPE and P-MPJPE)
   --batch N              frames per GPU batch (default 1024)
   --weights-dtype T      f32 (default) or f16: Linear weights stored as f16 (adapters with shader-f16)
@@ -167,6 +173,7 @@ async function runH36m(args: string[]): Promise<number> {
       "train-data": { type: "string" },
       "train-subjects": { type: "string" },
       json: { type: "boolean", default: false },
+      joints: { type: "boolean", default: false },
       svg: { type: "string" },
       batch: { type: "string" },
       "weights-dtype": { type: "string" },
@@ -222,6 +229,7 @@ async function runH36m(args: string[]): Promise<number> {
     input,
     subjects,
     rare: rare === undefined ? undefined : { percent: rare, trainSubjects },
+    joints: values.joints,
     onProgress: ({ subject, sequence, cameraId }) => {
       done++;
       console.error(
@@ -247,10 +255,12 @@ async function runH36m(args: string[]): Promise<number> {
       mpjpe: perAction(result.mpjpe),
       p_mpjpe: perAction(result.pMpjpe),
       frames: result.mpjpe.frames,
+      ...(result.joints ? { joints: jointsJson(result.joints) } : {}),
     }));
   } else {
     console.log(`MPJPE (Protocol #1), ${result.mpjpe.frames} frames\n${formatActionTable(result.mpjpe)}`);
     console.log(`\nP-MPJPE (Protocol #2)\n${formatActionTable(result.pMpjpe)}`);
+    if (result.joints) console.log(`\n${formatJoints(result.joints)}`);
   }
   return 0;
 }
@@ -306,3 +316,28 @@ export const command: Command = {
     return await sub.run(rest);
   },
 };
+
+function jointsJson(j: H36mJointStats): Record<string, unknown> {
+  return {
+    per_joint: Object.fromEntries(H36M_17.joints.map((name, i) => [name, j.perJoint[i]])),
+    hard_joints: j.hardJoints,
+    bone_length: {
+      average: j.limbSegments.average,
+      per_segment: Object.fromEntries(j.limbSegments.segments.map((s) => [s.name, s.rmse])),
+    },
+  };
+}
+
+function formatJoints(j: H36mJointStats): string {
+  const rows = H36M_17.joints.map((name, i) => `${name.padEnd(16)}${j.perJoint[i].toFixed(1).padStart(8)}`);
+  const segs = j.limbSegments.segments.map((s) => `${s.name.padEnd(16)}${s.rmse.toFixed(1).padStart(8)}`);
+  return [
+    "MPJPE per joint (mm, all frames)",
+    ...rows,
+    `${"hard joints".padEnd(16)}${j.hardJoints.toFixed(1).padStart(8)}`,
+    "",
+    "Bone-length RMSE per limb segment (mm)",
+    ...segs,
+    `${"average".padEnd(16)}${j.limbSegments.average.toFixed(1).padStart(8)}`,
+  ].join("\n");
+}

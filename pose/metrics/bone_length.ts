@@ -63,18 +63,18 @@ function parentsOf(options: BoneLengthOptions): readonly number[] {
 }
 
 /**
- * Bone-length RMSE per bone: for each child joint j with parent q,
- * `sqrt(mean_t (|p̂ⱼ − p̂_q| − |pⱼ − p_q|)²)`.
+ * Per frame and child joint j with parent q, the bone-length difference `|p̂ⱼ − p̂_q| − |pⱼ − p_q|`
+ * (`[frames, J]` flat; 0 for roots). Pooling these over several sequences gives one RMSE per bone.
  */
-export function boneLengthRmse(
+export function boneLengthDeltas(
   predicted: PoseArray,
   target: PoseArray,
   options: BoneLengthOptions = {},
-): BoneLengthError {
+): Float64Array {
   const parents = parentsOf(options);
   const joints = parents.length;
   const frames = posePairFrames(predicted, target, { joints, dims: 3 });
-  const sq = new Float64Array(joints);
+  const out = new Float64Array(frames * joints);
   const len = (a: PoseArray, o: number, j: number, q: number): number =>
     Math.hypot(
       a[o + j * 3] - a[o + q * 3],
@@ -85,11 +85,27 @@ export function boneLengthRmse(
     const o = f * joints * 3;
     for (let j = 0; j < joints; j++) {
       const q = parents[j];
-      if (q < 0) continue;
-      const d = len(predicted, o, j, q) - len(target, o, j, q);
-      sq[j] += d * d;
+      if (q >= 0) out[f * joints + j] = len(predicted, o, j, q) - len(target, o, j, q);
     }
   }
+  return out;
+}
+
+/**
+ * Bone-length RMSE per bone: for each child joint j with parent q,
+ * `sqrt(mean_t (|p̂ⱼ − p̂_q| − |pⱼ − p_q|)²)`.
+ */
+export function boneLengthRmse(
+  predicted: PoseArray,
+  target: PoseArray,
+  options: BoneLengthOptions = {},
+): BoneLengthError {
+  const parents = parentsOf(options);
+  const joints = parents.length;
+  const deltas = boneLengthDeltas(predicted, target, options);
+  const frames = deltas.length / joints;
+  const sq = new Float64Array(joints);
+  for (let i = 0; i < deltas.length; i++) sq[i % joints] += deltas[i] * deltas[i];
   const perBone = new Float64Array(joints);
   let sum = 0, bones = 0;
   for (let j = 0; j < joints; j++) {

@@ -22,6 +22,7 @@ export {
 export { mpjve, type MpjveOptions } from "./mpjve.ts";
 export { auc3d, AUC_THRESHOLDS, pck3d, type Pck3dOptions } from "./pck3d.ts";
 export {
+  boneLengthDeltas,
   type BoneLengthError,
   type BoneLengthOptions,
   boneLengthRmse,

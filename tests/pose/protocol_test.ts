@@ -265,3 +265,47 @@ Deno.test("action filters take any spelling; per-action means, then their mean (
   near(all.mpjpe.average, (32 + 80 / 3) / 2, 1e-3, "mean of the per-action means");
   near(all.mpjpe.pooled, (6 * 32 + 12 * 80 / 3) / 18, 1e-3, "pooled");
 });
+
+Deno.test("joints: per-joint errors, hard-joint mean and limb-segment RMSE pooled over all frames", async () => {
+  // The left wrist (13) moves 30 mm along the camera's x in every frame, the right foot (3) 12 mm in the
+  // Directions frames only: per-joint means by hand, and the bones ending there change length.
+  const lift = (_x: Float32Array, meta: H36mLiftMeta) => {
+    const out = cameraFrame(meta);
+    for (let f = 0; f < out.length / 51; f++) {
+      out[f * 51 + 13 * 3] += 30;
+      if (meta.sequence === "Directions") out[f * 51 + 3 * 3 + 2] += 12;
+    }
+    return Promise.resolve(out);
+  };
+  const r = await runH36mProtocol(lift, dir, { subjects: ["S9"], joints: true });
+  const j = r.joints!;
+  const frames = r.mpjpe.frames; // 18 = (3 + 4 + 2) frames × 2 cameras
+  assert.equal(frames, 18);
+  near(j.perJoint[13], 30, 1e-3, "left wrist");
+  near(j.perJoint[3], (12 * 6) / 18, 1e-3, "right foot");
+  near(j.perJoint[0], 0, 1e-9, "root");
+  near(j.perJoint[12], 0, 1e-3, "left elbow");
+  near(j.hardJoints, (30 + 4) / 8, 1e-3, "hard joints");
+  // Bone-length RMSE against the lengths computed here from each ground-truth frame.
+  let sqWrist = 0, sqFoot = 0;
+  for (const u of r.units) {
+    const g = cameraFrame({ sequence: u.sequence, cameraId: u.cameraId } as H36mLiftMeta);
+    const p = await lift(new Float32Array(), { sequence: u.sequence, cameraId: u.cameraId } as H36mLiftMeta);
+    for (let f = 0; f < g.length / 51; f++) {
+      const len = (a: Float32Array, c: number, q: number) =>
+        Math.hypot(...[0, 1, 2].map((d) => a[f * 51 + c * 3 + d] - a[f * 51 + q * 3 + d]));
+      sqWrist += (len(p, 13, 12) - len(g, 13, 12)) ** 2;
+      sqFoot += (len(p, 3, 2) - len(g, 3, 2)) ** 2;
+    }
+  }
+  const seg = Object.fromEntries(j.limbSegments.segments.map((s) => [s.name, s.rmse]));
+  near(seg["left lower arm"], Math.sqrt(sqWrist / frames), 1e-3, "left lower arm");
+  near(seg["right lower leg"], Math.sqrt(sqFoot / frames), 1e-3, "right lower leg");
+  near(seg["left upper arm"], 0, 1e-3, "left upper arm");
+  assert.ok(seg["left lower arm"] > 1, "the moved wrist changes its bone");
+  near(j.limbSegments.average, (seg["left lower arm"] + seg["right lower leg"]) / 8, 1e-3, "average");
+  // Without the option nothing extra is kept.
+  const plain = await runH36mProtocol(lift, dir, { subjects: ["S9"] });
+  assert.equal(plain.joints, undefined);
+  assert.equal(plain.units[0].jointErrors, undefined);
+});

@@ -249,6 +249,8 @@ Deno.test("posegpu train + eval h36m --json on the tiny folder", async () => {
     ]);
     assert.equal(code3, 0);
     assert.match(await Deno.readTextFile(svg), /<svg[\s\S]*MPJPE/);
+    const args4 = ["eval", "h36m", "--data", dir, "--subjects", "S8", "--weights", out, "--json", "--joints"];
+    assert.equal(await main(args4), 0);
     // --train-subjects / --train-data belong to --rare: alone they are a clear input error.
     const errors: string[] = [];
     console.error = (s: string) => errors.push(s);
@@ -264,7 +266,21 @@ Deno.test("posegpu train + eval h36m --json on the tiny folder", async () => {
     console.error = quiet;
     console.log = log;
   }
-  assert.equal(logged.length, 2);
+  assert.equal(logged.length, 3);
+  const joints = JSON.parse(logged[2]);
+  assert.deepEqual(Object.keys(joints), ["mpjpe", "p_mpjpe", "frames", "joints"]);
+  assert.deepEqual(Object.keys(joints.joints), ["per_joint", "hard_joints", "bone_length"]);
+  assert.equal(Object.keys(joints.joints.per_joint).length, 17);
+  assert.equal(joints.joints.per_joint.Hip, 0);
+  assert.equal(Object.keys(joints.joints.bone_length.per_segment).length, 8);
+  // The per-joint means pool the same frames as MPJPE (every action here has the same frame count per
+  // unit, so the mean over joints of the pooled means is close to the action average).
+  const perJoint = Object.values(joints.joints.per_joint) as number[];
+  const meanJ = perJoint.reduce((a, b) => a + b, 0) / 17;
+  assert.ok(
+    Math.abs(meanJ - joints.mpjpe.average) < 0.05 * joints.mpjpe.average,
+    `${meanJ} vs ${joints.mpjpe.average}`,
+  );
   const rare = JSON.parse(logged[1]);
   assert.equal(rare.frames, Math.round(0.25 * 2 * 96 * 2));
   const json = JSON.parse(logged[0]);
