@@ -45,6 +45,8 @@ Options:
   --init FILE             start from a checkpoint's or export's weights, config and normalisation with
                           a fresh optimiser at step 0 (fine-tuning; continuing shipped weights); for
                           dual_channel a Martinez checkpoint starts its basic network (basic.*)
+  --best FILE             also keep the checkpoint of lowest validation MPJPE so far in FILE (--out
+                          always holds the latest)
   --seed N                seed of initialisation, shuffling and dropout (default 0)
   --max-steps N           stop after N optimiser steps in total
   --log-every N           read the loss and print progress every N steps (default 100)
@@ -98,6 +100,7 @@ async function runTrain(args: string[]): Promise<number> {
       out: { type: "string" },
       resume: { type: "string" },
       init: { type: "string" },
+      best: { type: "string" },
       seed: { type: "string" },
       "max-steps": { type: "string" },
       "log-every": { type: "string" },
@@ -166,6 +169,7 @@ async function runTrain(args: string[]): Promise<number> {
     out: values.out,
     resume: values.resume,
     init: values.init,
+    best: values.best,
     seed: integer("--seed", values.seed, 0),
     maxSteps: integer("--max-steps", values["max-steps"]),
     logEvery: integer("--log-every", values["log-every"], 100),

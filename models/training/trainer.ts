@@ -81,6 +81,11 @@ export interface TrainOptions {
    * fine-tuning, or continuing an exported checkpoint (`train --export`), which has no optimiser state.
    */
   init?: string;
+  /**
+   * Also keep the checkpoint of lowest validation MPJPE so far at this path (`out` always holds the latest,
+   * so a later, worse checkpoint would otherwise replace a better one).
+   */
+  best?: string;
   /** Seed (default 0). */
   seed?: number;
   /** Stop after this many optimiser steps in total (counting a resumed run's earlier steps). */
@@ -321,6 +326,9 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     throw new InputError(`train: seed must be a non-negative integer`);
   }
   if (options.resume && options.init) throw new InputError(`train: give --resume or --init, not both`);
+  if (options.best && options.best === options.out) {
+    throw new InputError(`train: --best must name another file than --out (${options.out})`);
+  }
   const flag = options.resume ? "--resume" : "--init";
   const from = options.resume ?? options.init;
   const start = from ? await loadCheckpoint(from) : null;
@@ -447,6 +455,9 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     };
   };
 
+  // --best: a resumed run competes with the best file it finds (validation errors are comparable only for
+  // the same validation set, which a resumed run keeps).
+  let bestVal = options.best ? await previousBest(options.best) : Infinity;
   const checkpoint = async (epoch: number, valMpjpe: number | null): Promise<void> => {
     const sd = await model.stateDict();
     const st = opt.state();
@@ -457,9 +468,12 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
       m.set(e.n, values[2 * i]);
       v.set(e.n, values[2 * i + 1]);
     });
-    await saveCheckpoint(options.out, { meta: meta(epoch, valMpjpe), stateDict: sd }, {
-      optimizer: { step: st.step, m, v },
-    });
+    const record = { meta: meta(epoch, valMpjpe), stateDict: sd };
+    await saveCheckpoint(options.out, record, { optimizer: { step: st.step, m, v } });
+    if (options.best && valMpjpe !== null && valMpjpe < bestVal) {
+      bestVal = valMpjpe;
+      await saveCheckpoint(options.best, record, { optimizer: { step: st.step, m, v } });
+    }
   };
 
   const drain = async (): Promise<void> => {
@@ -605,4 +619,15 @@ function dualFromMartinez(
     config[k] = martinez[k];
   }
   return config;
+}
+
+/** The validation MPJPE recorded in an existing `--best` file, or Infinity when there is none. */
+async function previousBest(path: string): Promise<number> {
+  try {
+    await Deno.stat(path);
+  } catch {
+    return Infinity;
+  }
+  const v = (await loadCheckpoint(path)).meta.valMpjpe;
+  return typeof v === "number" ? v : Infinity;
 }

@@ -167,6 +167,20 @@ Deno.test("dual_channel --init from a Martinez checkpoint starts basic.* from it
   await Deno.remove(tmp, { recursive: true });
 });
 
+Deno.test("best keeps the checkpoint of lowest validation MPJPE; out the latest", async () => {
+  const tmp = await Deno.makeTempDir();
+  const out = join(tmp, "last.safetensors"), best = join(tmp, "best.safetensors");
+  const r = await trainLifter(base(out, { best, checkpointEvery: 4, epochs: 2, lr: 3e-3 }));
+  const vals = r.history.map((h) => h.valMpjpe!).filter((v) => v !== null);
+  assert.ok(vals.length >= 4, `${vals.length} validations`);
+  const b = await loadCheckpoint(best), l = await loadCheckpoint(out);
+  assert.equal(b.meta.valMpjpe, Math.min(...vals));
+  assert.equal(l.meta.valMpjpe, vals[vals.length - 1]);
+  assert.ok(b.optimizer, "the best file resumes too");
+  await assert.rejects(() => trainLifter(base(out, { best: out, maxSteps: 1 })), /--best must name another/);
+  await Deno.remove(tmp, { recursive: true });
+});
+
 for (
   const [model, config] of [
     ["dual_channel", { linear_size: 32, num_stage: 1, refine_size: 32 }],
