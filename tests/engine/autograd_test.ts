@@ -329,6 +329,28 @@ Deno.test("batch-norm running statistics follow PyTorch (momentum 0.1, unbiased 
   for (const t of [x, rm, rv]) t.dispose();
 });
 
+Deno.test("gather backward: repeated and out-of-range (zero-padding) indices, against a host scatter-add", async () => {
+  // The indices of a padding gather (-1 and len read 0 forward, so they get no gradient) mixed with repeats.
+  const idx = [3, -1, 0, 3, 5, 1, 3, 0];
+  const [o, len, inner] = [2, 5, 3];
+  const rng = new Rng(11);
+  const xs = rng.fillNormal(new Float32Array(o * len * inner));
+  const gs = rng.fillNormal(new Float32Array(o * idx.length * inner));
+  const x = param(tensor(xs, [o, len, inner]));
+  const gy = tensor(gs, [o, idx.length, inner]);
+  const i = tensor(Int32Array.from(idx));
+  withGrad(() => tidy(() => backward(ops.sum(ops.mul(ops.gather(x, i, { axis: 1 }), gy)))));
+  const want = new Float32Array(xs.length);
+  for (let a = 0; a < o; a++) {
+    idx.forEach((l, j) => {
+      if (l < 0 || l >= len) return;
+      for (let c = 0; c < inner; c++) want[(a * len + l) * inner + c] += gs[(a * idx.length + j) * inner + c];
+    });
+  }
+  close("dx", await x.grad!.read(), want, 1e-6);
+  for (const t of [x, gy, i]) t.dispose();
+});
+
 Deno.test("dropout: mask from the seed (host mirror), scaling, backward with the same mask", async () => {
   const n = 4099, p = 0.3, seed = 123456789012;
   const xh = new Float32Array(n).map((_, i) => 1 + (i % 7));
