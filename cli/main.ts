@@ -20,6 +20,7 @@ export const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   tune: () => import("./commands/tune.ts"),
   eval: () => import("./commands/eval.ts"),
   convert: () => import("./commands/convert.ts"),
+  "convert-weights": () => import("./commands/convert_weights.ts"),
   bvh: () => import("./commands/bvh.ts"),
   run: () => import("./commands/run.ts"),
   train: () => import("./commands/train.ts"),
@@ -37,6 +38,7 @@ const SUMMARIES: Record<string, string> = {
   tune: "measure kernel candidates on this adapter and cache the fastest",
   eval: "evaluate predictions: COCO keypoint AP/AR, Human3.6M protocols",
   convert: "convert keypoint files between formats and skeletons",
+  "convert-weights": "convert a PyTorch checkpoint (.pth/.pt/.bin) to safetensors, checked against a model",
   bvh: "turn a BVH mocap clip into pose JSON (and pose files into BVH)",
   run: "raw network forward of a model on a safetensors input (parity checks)",
   refine2d: "refine COCO 2D keypoint results with PoseFix",
@@ -46,7 +48,8 @@ const SUMMARIES: Record<string, string> = {
 };
 
 function mainHelp(): string {
-  const lines = Object.keys(COMMANDS).map((n) => `  ${n.padEnd(10)} ${SUMMARIES[n] ?? ""}`);
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const lines = Object.keys(COMMANDS).map((n) => `  ${n.padEnd(width)} ${SUMMARIES[n] ?? ""}`);
   return `posegpu — human pose lifting and refinement on WebGPU
 
 Usage: posegpu <command> [options]     (posegpu <command> --help for details and examples)

@@ -41,6 +41,16 @@ export { concat, gather, pad, permute, slice, stridedCopy, transpose } from "./k
 export * from "./safetensors.ts";
 export { type FloatStorage, loadSafetensorsTensors, type LoadTensorsOptions } from "./safetensors_gpu.ts";
 export { writeFileAtomic } from "./fs.ts";
+export {
+  findStateDict,
+  type FindStateDictOptions,
+  isHostTensor,
+  PickleGlobal,
+  PickleObject,
+  readTorchCheckpoint,
+  type TorchCheckpointOptions,
+  type TorchStateDict,
+} from "./torch_checkpoint.ts";
 export * as ops from "./ops.ts";
 export {
   candidateTiles,

@@ -64,8 +64,8 @@ export interface TensorToWrite {
   shape: number[];
   /** Values in C order. */
   data: Float32Array | Int32Array;
-  /** Stored dtype: F16 rounds to nearest even; I32/I64 need integer values. */
-  dtype?: "F32" | "F16" | "I32" | "I64";
+  /** Stored dtype: F16 rounds to nearest even; integer dtypes need integers in their range (BOOL: 0/1). */
+  dtype?: "F32" | "F16" | "I32" | "I64" | "I16" | "I8" | "U8" | "BOOL";
 }
 
 /** A malformed or unreadable safetensors file (or a bad tensor to write); names the file and tensor. */
@@ -806,8 +806,25 @@ function encodeTensor(file: string, name: string, t: TensorToWrite): { dtype: st
       }
       return { dtype, bytes: new Uint8Array(dv.buffer) };
     }
+    case "I16":
+    case "I8":
+    case "U8":
+    case "BOOL": {
+      const [lo, hi] = { I16: [-32768, 32767], I8: [-128, 127], U8: [0, 255], BOOL: [0, 1] }[dtype];
+      const size = dtype === "I16" ? 2 : 1;
+      const dv = new DataView(new ArrayBuffer(size * n));
+      for (let i = 0; i < n; i++) {
+        const v = data[i];
+        if (!Number.isInteger(v) || v < lo || v > hi) {
+          fail(`element ${i} is ${v}, outside ${dtype}'s ${lo}..${hi}`);
+        }
+        if (size === 2) dv.setInt16(2 * i, v, true);
+        else dv.setUint8(i, v & 0xff);
+      }
+      return { dtype, bytes: new Uint8Array(dv.buffer) };
+    }
     default:
-      return fail(`cannot write dtype ${describe(dtype)} (expected F32, F16, I32 or I64)`);
+      return fail(`cannot write dtype ${describe(dtype)} (expected F32, F16, I32, I64, I16, I8, U8 or BOOL)`);
   }
 }
 

@@ -116,6 +116,26 @@ const CASES: Record<string, Case[]> = {
     { args: ["--in", at("poses.json"), "--out", at("folder")], names: at("folder") },
     { args: ["--in", at("poses.json"), "--out", `${at("poses.json")}/o.json`], names: at("poses.json") },
   ],
+  "convert-weights": [
+    { args: ["--in", `${FIXTURES}/torch/dataparallel.pth`], names: "--out" },
+    { args: ["--in", at("missing.pth"), "--out", at("y.safetensors")], names: at("missing.pth") },
+    { args: ["--in", at("folder"), "--out", at("y.safetensors")], names: at("folder") },
+    { args: ["--in", at("bad.safetensors"), "--out", at("y.safetensors")], names: at("bad.safetensors") },
+    { args: ["--in", at("truncated.json"), "--out", at("y.safetensors")], names: at("truncated.json") },
+    {
+      args: ["--in", `${FIXTURES}/torch/evil_os_system.pth`, "--out", at("y.safetensors")],
+      names: "global os.system is not allowed",
+    },
+    {
+      args: ["--in", `${FIXTURES}/torch/nested.pth.tar`, "--out", at("y.safetensors"), "--key", "nope"],
+      names: 'no key "nope"',
+    },
+    {
+      args: ["--in", `${FIXTURES}/torch/dataparallel.pth`, "--out", at("y.safetensors"), "stray"],
+      names: "stray",
+    },
+    { args: ["--in", `${FIXTURES}/torch/dataparallel.pth`, "--out", at("folder")], names: at("folder") },
+  ],
   bvh: [
     { args: [], names: "one input file" },
     { args: [at("a.bvh"), at("b.bvh"), "--out", at("o.json")], names: "one input file" },
