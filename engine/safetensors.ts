@@ -91,7 +91,8 @@ const MAX_HEADER_SIZE = 100_000_000;
 const DEFAULT_NAME = "<safetensors bytes>";
 const U64_MAX = 2n ** 64n - 1n;
 
-const DTYPE_SIZE: Record<SafetensorsDtype, number> = {
+/** Bytes per element of each safetensors dtype. */
+export const DTYPE_SIZE: Record<SafetensorsDtype, number> = {
   F64: 8,
   F32: 4,
   F16: 2,

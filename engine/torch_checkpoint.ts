@@ -29,6 +29,7 @@ import { isZip, readZip, type ZipArchive, zipEntryBytes } from "./zip_reader.ts"
 import { describePickled, type PickleCallable, PickleGlobal, PickleObject, unpickle } from "./pickle.ts";
 import {
   decodeSafetensorsTensor,
+  DTYPE_SIZE,
   f16BitsToF32,
   type HostTensor,
   type SafetensorsDtype,
@@ -71,18 +72,7 @@ export interface FindStateDictOptions {
   stripPrefix?: string;
 }
 
-const ELEMENT_SIZE: Record<SafetensorsDtype, number> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U8: 1,
-  BOOL: 1,
-};
+const ELEMENT_SIZE = DTYPE_SIZE;
 // Storage classes (`torch.FloatStorage`, and `torch.cuda.*` for tensors saved from a GPU: same bytes).
 const STORAGE_DTYPES: Record<string, SafetensorsDtype> = {
   FloatStorage: "F32",
