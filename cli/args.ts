@@ -24,3 +24,21 @@ export function parseCommandArgs<T extends ParseArgsOptionsConfig>(
     throw new InputError(`${(e as Error).message} (see posegpu ${command} --help)`, { cause: e });
   }
 }
+
+/**
+ * The `--config key=value` pairs of a command without other positionals: `--config a=1 b=2` leaves the
+ * values after the first as positionals, so those join the pairs; any other positional is an `InputError`.
+ */
+export function configPairs(
+  command: string,
+  config: readonly string[] | undefined,
+  positionals: readonly string[],
+): string[] {
+  const stray = positionals.filter((p) => !p.includes("="));
+  if (stray.length) {
+    throw new InputError(
+      `${command}: unexpected argument ${stray.join(" ")} (see posegpu ${command} --help)`,
+    );
+  }
+  return [...(config ?? []), ...positionals];
+}

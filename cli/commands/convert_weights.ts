@@ -9,7 +9,7 @@
  */
 
 import { basename } from "node:path";
-import { parseCommandArgs } from "../args.ts";
+import { configPairs, parseCommandArgs } from "../args.ts";
 import type { Command } from "../command.ts";
 import { InputError } from "../../engine/errors.ts";
 import { initEngine } from "../../engine/backend.ts";
@@ -207,14 +207,7 @@ async function convertWeights(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  // `--config a=1 b=2`: parseArgs leaves the values after the first as positionals.
-  const pairs = [...(values.config ?? []), ...positionals.filter((p) => p.includes("="))];
-  const stray = positionals.filter((p) => !p.includes("="));
-  if (stray.length) {
-    throw new InputError(
-      `convert-weights: unexpected argument "${stray[0]}" (see posegpu convert-weights --help)`,
-    );
-  }
+  const pairs = configPairs("convert-weights", values.config, positionals);
   const input = values.in, output = values.out;
   if (!input || !output) {
     throw new InputError(

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseCommandArgs } from "../args.ts";
+import { configPairs, parseCommandArgs } from "../args.ts";
 import { basename, join } from "node:path";
 import type { Command } from "../command.ts";
 import { initEngine, InputError } from "../../engine/mod.ts";
@@ -191,9 +191,7 @@ async function pose2d(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const pairs = [...(values.config ?? []), ...positionals.filter((p) => p.includes("="))];
-  const stray = positionals.filter((p) => !p.includes("="));
-  if (stray.length) throw new InputError(`pose2d: unexpected argument ${stray.join(" ")} (see --help)`);
+  const pairs = configPairs("pose2d", values.config, positionals);
   if (!values.image === !values["image-dir"]) {
     throw new InputError("pose2d: give exactly one of --image FILE and --image-dir DIR (see --help)");
   }

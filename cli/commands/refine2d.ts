@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseCommandArgs } from "../args.ts";
+import { configPairs, parseCommandArgs } from "../args.ts";
 import { join } from "node:path";
 import type { Command } from "../command.ts";
 import { initEngine, InputError } from "../../engine/mod.ts";
@@ -175,9 +175,7 @@ async function refine2d(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const pairs = [...(values.config ?? []), ...positionals.filter((p) => p.includes("="))];
-  const stray = positionals.filter((p) => !p.includes("="));
-  if (stray.length) throw new InputError(`refine2d: unexpected argument ${stray.join(" ")} (see --help)`);
+  const pairs = configPairs("refine2d", values.config, positionals);
   if (!values.image === !values["image-dir"]) {
     throw new InputError("refine2d: give exactly one of --image FILE and --image-dir DIR (see --help)");
   }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseCommandArgs } from "../args.ts";
+import { configPairs, parseCommandArgs } from "../args.ts";
 import type { Command } from "../command.ts";
 import { initEngine, InputError, writeFileAtomic } from "../../engine/mod.ts";
 import { manualSeed } from "../../engine/random.ts";
@@ -78,9 +78,7 @@ async function refine3d(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const pairs = [...(values.config ?? []), ...positionals.filter((p) => p.includes("="))];
-  const stray = positionals.filter((p) => !p.includes("="));
-  if (stray.length) throw new InputError(`refine3d: unexpected argument ${stray.join(" ")} (see --help)`);
+  const pairs = configPairs("refine3d", values.config, positionals);
   for (const flag of ["image", "segmentation", "input", "out"] as const) {
     if (!values[flag]) throw new InputError(`refine3d: --${flag} FILE is required (see --help)`);
   }
