@@ -9,6 +9,7 @@ import { initEngine } from "../../engine/backend.ts";
 import { manualSeed } from "../../engine/random.ts";
 import { type CheckpointMeta, expectedJoints, saveCheckpoint } from "../../models/checkpoint.ts";
 import { createModel } from "../../models/registry.ts";
+import { createPoseDocument, type PoseDocument } from "../../pose/formats/pose_json.ts";
 
 /** Writes a seeded random Martinez checkpoint (z-score normalisation with plausible H36M statistics). */
 export async function writeTestCheckpoint(path: string, options: { seed?: number } = {}): Promise<void> {
@@ -88,4 +89,29 @@ export function shippedWeights(name: string): string | null {
     console.warn(`skipping the shipped-weights part: ${path} is absent`);
     return null;
   }
+}
+
+/** A one-person H36M-17 2D pose document of every frame of `coords` ([frames, 17, 2], all joints visible). */
+export function h36mPoses2d(
+  coords: Float32Array,
+  options: { image?: { width: number; height: number } } = {},
+): PoseDocument {
+  const frames = coords.length / 34;
+  return createPoseDocument({
+    skeleton: "h36m17",
+    ...(options.image ? { image: options.image } : {}),
+    people: [{
+      track: 0,
+      frames: Array.from({ length: frames }, (_, i) => i),
+      keypoints2d: {
+        skeleton: "h36m17",
+        frames,
+        joints: 17,
+        coords,
+        scores: null,
+        mask: new Uint8Array(frames * 17).fill(1),
+      },
+      keypoints3d: null,
+    }],
+  });
 }

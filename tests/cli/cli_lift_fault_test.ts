@@ -3,10 +3,10 @@
 // and no temporary file is left in the output folder. `--batch-size 64` makes a run many submits.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { writeTestCheckpoint } from "./_lifter.ts";
+import { h36mPoses2d, writeTestCheckpoint } from "./_lifter.ts";
 import { assertCleanFailure, type CliResult } from "./_cli.ts";
 import { type Fault, runWithFault } from "./_fault.ts";
-import { createPoseDocument, poseJsonText } from "../../pose/formats/pose_json.ts";
+import { poseJsonText } from "../../pose/formats/pose_json.ts";
 
 function lift(args: string[], fault: Fault): Promise<CliResult & { dispatches: number }> {
   return runWithFault(["lift", ...args], fault);
@@ -19,23 +19,7 @@ Deno.test("lift: a device fault mid-run exits 2 and writes no output (new or exi
     await writeTestCheckpoint(weights);
     const frames = 640, J = 17;
     const coords = new Float32Array(frames * J * 2).map((_, i) => 450 + 100 * Math.sin(i * 0.37));
-    const doc = createPoseDocument({
-      skeleton: "h36m17",
-      image: { width: 1000, height: 1000 },
-      people: [{
-        track: 0,
-        frames: Array.from({ length: frames }, (_, i) => i),
-        keypoints2d: {
-          skeleton: "h36m17",
-          frames,
-          joints: J,
-          coords,
-          scores: null,
-          mask: new Uint8Array(frames * J).fill(1),
-        },
-        keypoints3d: null,
-      }],
-    });
+    const doc = h36mPoses2d(coords, { image: { width: 1000, height: 1000 } });
     const input = join(dir, "in.json");
     await Deno.writeTextFile(input, poseJsonText(doc));
     const out = join(dir, "out");

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { type HostTensor, readSafetensors, readSafetensorsHeader, roundToF16 } from "../../engine/mod.ts";
 import { readPoseDocument, writePoseDocument } from "../../pose/formats/detect.ts";
-import { createPoseDocument } from "../../pose/formats/pose_json.ts";
 import { fixture } from "../_shared.ts";
 import { assertCleanFailure, cli as posegpu } from "./_cli.ts";
+import { h36mPoses2d } from "./_lifter.ts";
 
 const T = (name: string) => fixture(`torch/${name}`);
 const dir = await Deno.makeTempDir({ prefix: "posegpu_convert_weights_test_" });
@@ -16,6 +16,22 @@ const at = (name: string) => `${dir}/${name}`;
 const expected = await readSafetensors(T("martinez_small_expected.safetensors"));
 const CONFIG = JSON.parse(expected.metadata.config) as Record<string, number>;
 const configArgs = Object.entries(CONFIG).map(([k, v]) => `${k}=${v}`);
+
+/** `posegpu convert-weights --in FIXTURE --out OUT --model martinez [EXTRA] --config <the fixture's>`. */
+function convertMartinez(fixtureName: string, out: string, extra: string[] = []): ReturnType<typeof posegpu> {
+  return posegpu([
+    "convert-weights",
+    "--in",
+    T(fixtureName),
+    "--out",
+    out,
+    "--model",
+    "martinez",
+    ...extra,
+    "--config",
+    ...configArgs,
+  ]);
+}
 
 function assertClose(got: Float32Array, want: HostTensor, what: string): void {
   assert.equal(got.length, want.data.length, `${what}: length`);
@@ -32,17 +48,7 @@ function assertClose(got: Float32Array, want: HostTensor, what: string): void {
 
 Deno.test("convert-weights --model martinez: posegpu run gives PyTorch's output within 1e-4", async () => {
   const out = at("martinez.safetensors");
-  const r = await posegpu([
-    "convert-weights",
-    "--in",
-    T("martinez_small.pth.tar"),
-    "--out",
-    out,
-    "--model",
-    "martinez",
-    "--config",
-    ...configArgs,
-  ]);
+  const r = await convertMartinez("martinez_small.pth.tar", out);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /state dict at "state_dict": 37 tensors/);
   assert.match(r.out, /matches martinez .*every key and shape/);
@@ -75,18 +81,9 @@ Deno.test("convert-weights --model martinez: posegpu run gives PyTorch's output 
 
 Deno.test("convert-weights --stats-from: posegpu lift gives PyTorch's lift within 1e-4", async () => {
   const out = at("martinez_lift.safetensors");
-  const r = await posegpu([
-    "convert-weights",
-    "--in",
-    T("martinez_small.pth.tar"),
-    "--out",
-    out,
-    "--model",
-    "martinez",
+  const r = await convertMartinez("martinez_small.pth.tar", out, [
     "--stats-from",
     T("martinez_small_stats.safetensors"),
-    "--config",
-    ...configArgs,
   ]);
   assert.equal(r.code, 0, r.err);
   const meta = (await readSafetensorsHeader(out)).metadata;
@@ -98,25 +95,7 @@ Deno.test("convert-weights --stats-from: posegpu lift gives PyTorch's lift withi
   const input = expected.tensors.get("lift_input")!;
   const frames = input.shape[0];
   const poses = at("poses2d.json");
-  await writePoseDocument(
-    poses,
-    createPoseDocument({
-      skeleton: "h36m17",
-      people: [{
-        track: 0,
-        frames: Array.from({ length: frames }, (_, i) => i),
-        keypoints2d: {
-          skeleton: "h36m17",
-          frames,
-          joints: 17,
-          coords: input.data as Float32Array,
-          scores: null,
-          mask: new Uint8Array(frames * 17).fill(1),
-        },
-        keypoints3d: null,
-      }],
-    }),
-  );
+  await writePoseDocument(poses, h36mPoses2d(input.data as Float32Array));
   const lifted = at("lifted.json");
   const lift = await posegpu([
     "lift",
@@ -136,17 +115,7 @@ Deno.test("convert-weights --stats-from: posegpu lift gives PyTorch's lift withi
 
 Deno.test("convert-weights --model: a renamed and a missing key are named, exit 1, nothing written", async () => {
   const out = at("renamed.safetensors");
-  const r = await posegpu([
-    "convert-weights",
-    "--in",
-    T("martinez_renamed.pth"),
-    "--out",
-    out,
-    "--model",
-    "martinez",
-    "--config",
-    ...configArgs,
-  ]);
+  const r = await convertMartinez("martinez_renamed.pth", out);
   assertCleanFailure(r, { names: T("martinez_renamed.pth"), what: "renamed key" });
   assert.match(r.err, /does not match martinez/);
   assert.match(
