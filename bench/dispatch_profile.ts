@@ -14,6 +14,7 @@ import { Adam, trainStep } from "../engine/optim.ts";
 import { manualSeed, Rng } from "../engine/random.ts";
 import { tidy } from "../engine/tensor.ts";
 import { createModel } from "../models/registry.ts";
+import { parseConfigPairs } from "../models/config.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -27,13 +28,7 @@ const { values } = parseArgs({
   },
 });
 const B = Number(values.batch), REPS = Number(values.reps), TOP = Number(values.top);
-const config: Record<string, unknown> = {};
-for (const kv of values.config) {
-  const at = kv.indexOf("=");
-  if (at < 1) throw new Error(`--config ${kv}: expected key=value`);
-  const v = kv.slice(at + 1);
-  config[kv.slice(0, at)] = /^[\d.,e+-]+$/.test(v) && v.includes(",") ? v.split(",").map(Number) : v;
-}
+const config = parseConfigPairs(values.config);
 
 await initEngine();
 manualSeed(0);
