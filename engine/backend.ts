@@ -265,6 +265,22 @@ export class Backend {
     );
   }
 
+  /** Records a copy of rows of `src` (from byte 0, `bytesPerRow` apart) into the top of a 2-D texture. */
+  copyToTexture(
+    src: GpuBuffer,
+    texture: GPUTexture,
+    options: { bytesPerRow: number; width: number; height: number },
+  ): void {
+    const enc = this.commandEncoder();
+    this.endPass();
+    src.epoch = this.epoch;
+    enc.copyBufferToTexture(
+      { buffer: src.buffer, bytesPerRow: options.bytesPerRow },
+      { texture },
+      [options.width, options.height],
+    );
+  }
+
   /** Compiles (once per source) a compute kernel. Storage bindings 0..n-1, then the uniform block. */
   kernel(
     code: string,

@@ -14,7 +14,7 @@ import { tensor } from "./tensor.ts";
 import { processCpuSeconds } from "./cpu_time.ts";
 
 /** Bumped whenever a kernel changes in a way that invalidates measurements. */
-export const ENGINE_VERSION = "0.1.0-k2";
+export const ENGINE_VERSION = "0.1.0-k3";
 
 /** One timed candidate. */
 export interface TileTiming {
@@ -115,6 +115,8 @@ export function candidateTiles(m: number, n: number): MatmulTile[] {
       { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8 },
       { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8, texA: false },
       { kind: "tex", tm: 16, tn: 32, wgx: 8, wgy: 8 },
+      { kind: "tex", tm: 16, tn: 32, wgx: 8, wgy: 2, rowOuter: true },
+      { kind: "tex", tm: 32, tn: 32, wgx: 8, wgy: 2, rowOuter: true },
     ]
     : [
       { kind: "shared", tm: 4, tn: 4, wgx: 16, wgy: 16 },
@@ -170,8 +172,8 @@ export async function tuneMatmul(
     const cpuMs = cpu0 === null ? undefined : ((processCpuSeconds()! - cpu0) * 1000) / ops;
     results.push({ tile, ms, gflops: flops / ms / 1e6, compileMs, cpuMs });
     options.log?.(
-      `  ${tile.kind}${
-        tile.texA === false ? "(A buffer)" : ""
+      `  ${tile.kind}${tile.texA === false ? "(A buffer)" : ""}${
+        tile.rowOuter ? "(row-outer)" : ""
       } ${tile.tm}x${tile.tn} wg ${tile.wgx}x${tile.wgy}: ${ms.toFixed(2)} ms, ${
         (flops / ms / 1e6).toFixed(1)
       } GFLOP/s${cpuMs === undefined ? "" : `, cpu ${cpuMs.toFixed(2)} ms`} (compile ${

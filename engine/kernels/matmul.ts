@@ -29,6 +29,13 @@ export interface MatmulTile {
   kind: "reg" | "shared" | "tex";
   /** "tex" only: false reads A from its storage buffer instead of a packed texture (default true). */
   texA?: boolean;
+  /**
+   * "tex" only: the order of the inner loop. false (default): for each of the 4 k steps, all rows;
+   * true: all B texels of the 4 k steps first, then row by row (each A texel fetched just before use and
+   * each accumulator updated 4 times in a row, so spilled accumulators are loaded and stored once per 4
+   * FMAs).
+   */
+  rowOuter?: boolean;
   /** Rows of C per invocation. */
   tm: number;
   /** Columns of C per invocation (multiple of 4). */
@@ -310,6 +317,9 @@ export function defaultTile(m: number, n: number, _k: number, _batch: number, _f
     // CPU adapters: big register blocks, but keep enough invocations to fill the SIMD lanes of both cores.
     // Texture operands (matmul_tex.ts) beat storage-buffer loads on lavapipe by ~1.5× at these sizes
     // (1024³: 22 vs 14, 64×1024×1024: 25 vs 15 GFLOP/s in one A/B run); other cases fall back to "reg".
+    // Row-outer 32×32 blocks (matmul_tex.ts) from 64 rows: 1024³ 47 vs 32 GFLOP/s for 16×16, 64×1024×1024
+    // 40 vs 21, 1024×1024×32 26 vs 21 (one A/B run on lavapipe).
+    if (m >= 64 && n >= 256) return { kind: "tex", tm: 32, tn: 32, wgx: 8, wgy: 2, rowOuter: true };
     if (m >= 256 && n >= 256) return { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8 };
     if (m >= 32 && n >= 64) return { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 4 };
     // Narrow outputs of long batches (the lifters' last layer, 1024×48×1024: 11.8 vs 8.2 GFLOP/s est.).
@@ -399,7 +409,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     // anything else takes the register-tiled buffer kernel of the same block size.
     // Every buffer it binds is bound whole: A (read or packed), B (packed), the residual and C.
     const fits = Math.max(a.size, b.size, out.size) * 4 <= bindingLimit();
-    if (nB === 1 && !(transA && batch > 1) && texFits(batch * M, N, K) && fits) {
+    if (nB === 1 && !(transA && batch > 1) && texFits(batch * M, N, K, transB) && fits) {
       matmulTex(a, b, { ...options, tile, m: M, n: N, k: K, batch, transA, transB, out });
       return out;
     }

@@ -116,7 +116,8 @@ for (const ax of [0, 1, 2]) {
 }
 // Every matmul kernel family on every matmul fixture (forced tiles; shapes a family cannot take fall back
 // to the buffer kernel of the same block): register-tiled buffers, texture operands with A packed ("ab")
-// or read from its buffer ("b"), each with the weight texture cached as eval-mode layers do.
+// or read from its buffer ("b"), in the k-outer and row-outer orders, each with the weight texture cached
+// as eval-mode layers do (one family packs it per call).
 const FAMILIES: Record<string, MatmulTile> = {
   reg16x16: { kind: "reg", tm: 16, tn: 16, wgx: 8, wgy: 8 },
   reg1x8: { kind: "reg", tm: 1, tn: 8, wgx: 32, wgy: 1 },
@@ -124,6 +125,9 @@ const FAMILIES: Record<string, MatmulTile> = {
   tex3x8: { kind: "tex", tm: 3, tn: 8, wgx: 8, wgy: 4 },
   texb4x8: { kind: "tex", tm: 4, tn: 8, wgx: 8, wgy: 4, texA: false },
   tex1x4: { kind: "tex", tm: 1, tn: 4, wgx: 32, wgy: 1 },
+  texr32x32: { kind: "tex", tm: 32, tn: 32, wgx: 8, wgy: 2, rowOuter: true },
+  // Odd block, B packed on every call (as training weights are): copies and the pack kernel both run.
+  texr5x12_percall: { kind: "tex", tm: 5, tn: 12, wgx: 8, wgy: 2, rowOuter: true },
 };
 const MATMUL_FIXTURES: [string, { transA?: boolean; transB?: boolean; epilogue?: "relu" | "leaky" }][] = [
   ["matmul_1x34x1024", {}],
@@ -159,7 +163,7 @@ for (const [fam, tile] of Object.entries(FAMILIES)) {
           activation: o.epilogue === "leaky" ? "leaky_relu" : o.epilogue,
           alpha: 0.2,
           residual: o.epilogue === "leaky" ? res : undefined,
-          constantB: fam.startsWith("tex"),
+          constantB: fam.startsWith("tex") && !fam.endsWith("_percall"),
         }),
     };
   }
