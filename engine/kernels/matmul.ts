@@ -15,7 +15,7 @@ import { adapterSummary } from "../device.ts";
 import { EnvironmentError, InputError } from "../errors.ts";
 import { numel, type Tensor } from "../tensor.ts";
 import { compile, output, uniformDecl, Uniforms } from "./common.ts";
-import { matmulTex, texFits } from "./matmul_tex.ts";
+import { matmulTex, packIsCopy, texFits } from "./matmul_tex.ts";
 
 /** Activation applied in the epilogue. */
 export type Activation = "none" | "relu" | "leaky_relu";
@@ -393,10 +393,14 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     // the default 1×8 register tile on f16 and 2.28 ms on f32; 4×1024·1024²: 4.2 against 14.9 ms).
     tile = { kind: "tex", tm: 1, tn: 4, wgx: 64, wgy: 1, texA: false };
   }
-  if (tile.kind === "tex" && !options.tile && !options.constantB && b.size > a.size) {
+  if (
+    tile.kind === "tex" && !options.tile && !options.constantB && b.size > a.size &&
+    !packIsCopy(transB ? K : N, bF16)
+  ) {
     // A B that changes every call (training weights) is packed into its texture on every call; when B is
-    // the bigger operand that packing costs more than the texel reads save (lavapipe, process CPU per
-    // 64×1024·(1024×1024)ᵀ product: 30.3 ms packed, 9.8 ms on the register tile; g·W 18.2 vs 9.7).
+    // the bigger operand and the pack shader has to run, packing costs more than the texel reads save
+    // (lavapipe, process CPU per 64×1024·(1024×1024)ᵀ product: 30.3 ms packed, 9.8 ms on the register
+    // tile). A pack that is a buffer-to-texture copy is cheap enough.
     tile = regTile(tile);
   }
   if (tile.kind === "tex" && aF16) {

@@ -232,6 +232,14 @@ interface Packed {
 }
 
 /**
+ * Whether an untransposed operand of `cols` columns packs by a buffer-to-texture copy (rows already in
+ * texel order, row pitch a multiple of 256 bytes) rather than by the pack shader.
+ */
+export function packIsCopy(cols: number, half: boolean): boolean {
+  return cols % 4 === 0 && (cols * (half ? 2 : 4)) % 256 === 0;
+}
+
+/**
  * Packs `buf` (`rows`×`cols` row-major, or stored transposed as `cols`×`rows`) into a new texture of
  * `ceil(cols/4)` × `height` texels (height ≥ rows; the extra rows are zero).
  */
@@ -248,8 +256,8 @@ function pack(
     label: "matmul_tex operand",
   });
   const view = texture.createView();
-  const rowBytes = shape.cols * (shape.half ? 2 : 4);
-  if (!shape.trans && shape.cols % 4 === 0 && rowBytes % 256 === 0) {
+  if (!shape.trans && packIsCopy(shape.cols, shape.half ?? false)) {
+    const rowBytes = shape.cols * (shape.half ? 2 : 4);
     // Rows already in texel order: a copy (the rows below `rows` stay zero, as new textures are).
     be.copyToTexture(buf, texture, { bytesPerRow: rowBytes, width, height: shape.rows });
     return { texture, view };
