@@ -69,8 +69,9 @@ export function u32ToUniform(x: number): number {
 }
 
 /**
- * The dropout keep test shared with the GPU kernel: element `i` is kept when word 0 of the Philox block
- * with counter (i, 0, 0, 0) and the seed's key is ≥ `dropThreshold(p)`.
+ * The dropout keep test shared with the GPU kernel: element `i` is kept when word `i mod 4` of the Philox
+ * block with counter (⌊i/4⌋, 0, 0, 0) and the seed's key is ≥ `dropThreshold(p)` (one block serves four
+ * elements: the ten Philox rounds were most of the kernel's cost).
  */
 export function dropThreshold(p: number): number {
   if (!(p >= 0 && p <= 1)) throw new InputError(`dropout probability must be in [0, 1], got ${p}`);
@@ -82,9 +83,11 @@ export function dropoutMask(n: number, options: { p: number; seed: number }): Ui
   const key = seedKey(options.seed), t = dropThreshold(options.p);
   const out = new Uint8Array(n), ctr = [0, 0, 0, 0], w = new Uint32Array(4);
   for (let i = 0; i < n; i++) {
-    ctr[0] = i;
-    philox4x32(ctr, key, { out: w });
-    out[i] = options.p > 0 && w[0] < t ? 0 : 1;
+    if (i % 4 === 0) {
+      ctr[0] = i / 4;
+      philox4x32(ctr, key, { out: w });
+    }
+    out[i] = options.p > 0 && w[i % 4] < t ? 0 : 1;
   }
   return out;
 }

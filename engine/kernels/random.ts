@@ -75,18 +75,30 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
 
 /**
  * Inverted dropout: `y = keep(i) ? x·1/(1−p) : 0` with the keep test of `engine/random.ts`
- * (`dropoutMask`). Applying it to an upstream gradient with the same seed is its backward.
+ * (`dropoutMask`: word i mod 4 of block ⌊i/4⌋). Applying it to an upstream gradient with the same seed is
+ * its backward. Sizes divisible by 4 run one vec4 per invocation (one Philox block, vector loads).
  */
 export function dropoutApply(x: Tensor, options: { p: number; seed: number }): Tensor {
   const out = output(x.shape);
   const t = dropThreshold(options.p);
   const scale = options.p >= 1 ? 0 : 1 / (1 - options.p);
+  const u = new Uniforms().int(x.size, ...keyWords(options.seed), t).float(scale);
+  if (x.size % 4 === 0) {
+    const code = `${storageDecl([{ name: "X", type: "vec4<f32>" }], [{ name: "Y", type: "vec4<f32>" }])}${
+      uniformDecl(2, 5)
+    }${PHILOX_WGSL}
+${flatMain()}  if (gi >= P(0u) / 4u) { return; }
+  let w = philox(vec4<u32>(gi, 0u, 0u, 0u), vec2<u32>(P(1u), P(2u)));
+  Y[gi] = select(X[gi] * PF(4u), vec4<f32>(0.0), w < vec4<u32>(P(3u)));
+}`;
+    runFlat(compile(code, 2, "dropout:4"), [x.buf, out.buf], u, x.size / 4);
+    return out;
+  }
   const code = `${storageDecl([{ name: "X" }], [{ name: "Y" }])}${uniformDecl(2, 5)}${PHILOX_WGSL}
 ${flatMain()}  if (gi >= P(0u)) { return; }
-  let w = philox(vec4<u32>(gi, 0u, 0u, 0u), vec2<u32>(P(1u), P(2u)));
-  Y[gi] = select(X[gi] * PF(4u), 0.0, w.x < P(3u));
+  let w = philox(vec4<u32>(gi / 4u, 0u, 0u, 0u), vec2<u32>(P(1u), P(2u)));
+  Y[gi] = select(X[gi] * PF(4u), 0.0, w[gi % 4u] < P(3u));
 }`;
-  const u = new Uniforms().int(x.size, ...keyWords(options.seed), t).float(scale);
-  runFlat(compile(code, 2, "dropout"), [x.buf, out.buf], u, x.size);
+  runFlat(compile(code, 2, "dropout:1"), [x.buf, out.buf], u, x.size);
   return out;
 }
