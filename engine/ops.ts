@@ -35,8 +35,9 @@ import {
   transposeEpilogue,
   updateRunningStats,
 } from "./kernels/backward.ts";
-import { isSoftwareAdapter } from "./backend.ts";
+import { backend, isSoftwareAdapter } from "./backend.ts";
 import { dropoutApply } from "./kernels/random.ts";
+import { batchNormReluDropoutApply } from "./kernels/batch_norm_train.ts";
 import {
   conv1d as conv1dKernel,
   type Conv1dOptions,
@@ -435,6 +436,66 @@ export function batchNormTraining(
     label: "batch_norm_training",
   });
   return { y, mean, variance };
+}
+
+/** Whether `batchNormReluDropout` can run fused here (its backward binds nine storage buffers). */
+export function canFuseBatchNormReluDropout(x: Tensor): boolean {
+  return x.rank >= 2 && x.size / x.shape[1] <= 4096 &&
+    backend().device.limits.maxStorageBuffersPerShaderStage >= 9;
+}
+
+/**
+ * Training-mode `dropout(relu(batchNorm(x)))` with the batch statistics, in two forward kernels and one
+ * backward kernel instead of eight (engine/kernels/batch_norm_train.ts); the same values, gradients,
+ * running-statistics update and dropout mask (for the same seed) as `batchNormTraining`, `relu` and
+ * `dropout` in sequence. `params.running` is updated in place as `batchNormTraining` does; `p` 0 is no
+ * dropout. Check `canFuseBatchNormReluDropout` first.
+ */
+export function batchNormReluDropout(
+  x: Tensor,
+  params: { weight?: Tensor; bias?: Tensor; running: { mean: Tensor; variance: Tensor } },
+  options: { eps?: number; momentum?: number; p?: number; seed?: number } = {},
+): Tensor {
+  const eps = options.eps ?? 1e-5, p = options.p ?? 0;
+  if (!(p >= 0 && p < 1)) throw new InputError(`dropout probability must be in [0, 1), got ${p}`);
+  const perChannel = x.rank >= 2 ? x.size / x.shape[1] : 0;
+  if (perChannel < 2 || !canFuseBatchNormReluDropout(x)) {
+    throw new InputError(
+      `fused batch norm needs [N, C, ...] with 2 to 4096 values per channel and 9 storage bindings, got [${
+        x.shape.join(", ")
+      }]`,
+    );
+  }
+  const seed = p > 0 ? options.seed ?? nextSeed() : 0;
+  const { mean, variance } = batchStats(x);
+  const { weight, bias, running } = params;
+  const y = batchNormReluDropoutApply(x, { mean, variance, weight, bias, running }, {
+    eps,
+    p,
+    seed,
+    momentum: options.momentum ?? 0.1,
+  });
+  record(y, [x, weight, bias], {
+    backward: (g, needs) => {
+      const { dx, sumG, sumGXhat } = batchNormTrainBackward(g, x, {
+        mean,
+        variance,
+        weight,
+        eps,
+        relu: { y, scale: p > 0 ? 1 / (1 - p) : 1 },
+      });
+      return [
+        needs[0] ? dx : (dx.dispose(), null),
+        needs[1] ? sumGXhat : (sumGXhat.dispose(), null),
+        needs[2] ? sumG : (sumG.dispose(), null),
+      ];
+    },
+    saved: [x, y, mean, variance, weight],
+    label: "batch_norm_relu_dropout",
+  });
+  mean.dispose();
+  variance.dispose();
+  return y;
 }
 
 /** Concatenation along an axis. */

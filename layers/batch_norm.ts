@@ -119,6 +119,29 @@ export class BatchNorm extends Module implements FoldableNorm {
   forward(x: Tensor): Tensor {
     return this.normalizeAxis1(x);
   }
+
+  /**
+   * Training-mode `Dropout(p)(ReLU(this(x)))` in fused kernels (`ops.batchNormReluDropout`: same values,
+   * gradients, running-statistics update and dropout mask), or null where that does not apply — eval
+   * mode, no running statistics, or a shape or adapter the fused kernels do not take — and the caller
+   * runs the three steps.
+   */
+  reluDropout(x: Tensor, options: { p: number }): Tensor | null {
+    return this.reluDropoutAxis1(x, options);
+  }
+
+  /** `reluDropout` on `[N, C, ...]`. */
+  protected reluDropoutAxis1(x: Tensor, options: { p: number }): Tensor | null {
+    if (!this.training || !this.#track || x.rank < 2 || x.shape[1] !== this.numFeatures) return null;
+    if (x.size / x.shape[1] < 2 || !ops.canFuseBatchNormReluDropout(x)) return null;
+    this.numBatchesTracked.value++;
+    const momentum = this.momentum ?? 1 / this.numBatchesTracked.value;
+    return ops.batchNormReluDropout(x, {
+      weight: this.weight ?? undefined,
+      bias: this.bias ?? undefined,
+      running: { mean: this.runningMean, variance: this.runningVar },
+    }, { eps: this.eps, momentum, p: options.p });
+  }
 }
 
 /**
@@ -135,6 +158,14 @@ export class BatchNorm1d extends BatchNorm {
       return ops.reshape(y, x.shape);
     }
     throw new InputError(`BatchNorm1d expects [N, C] or [N, T, C], got [${x.shape.join(", ")}]`);
+  }
+
+  /** `reluDropout` on `[N, C]` or `[N, T, C]`. */
+  override reluDropout(x: Tensor, options: { p: number }): Tensor | null {
+    if (x.rank === 2) return this.reluDropoutAxis1(x, options);
+    if (x.rank !== 3) return null;
+    const y = this.reluDropoutAxis1(ops.reshape(x, [-1, x.shape[2]]), options);
+    return y && ops.reshape(y, x.shape);
   }
 }
 

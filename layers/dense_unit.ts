@@ -42,10 +42,15 @@ export function denseUnit(x: Tensor, parts: DenseUnitParts): Tensor {
   let y: Tensor;
   if (normIdentity) {
     y = parts.layer.forward(x, epi);
+  } else if (epi.activation === "relu") {
+    // Training: norm, ReLU and dropout in fused kernels where the adapter takes them.
+    const h = parts.layer.forward(x);
+    const fused = parts.norm!.reluDropout(h, { p: dropIdentity ? 0 : parts.dropout!.p });
+    if (fused) return parts.residual ? ops.add(parts.residual, fused) : fused;
+    y = ops.relu(parts.norm!.forward(h));
   } else {
     y = parts.norm!.forward(parts.layer.forward(x));
-    if (epi.activation === "relu") y = ops.relu(y);
-    else if (epi.activation === "leaky_relu") y = ops.leakyRelu(y, { alpha: epi.alpha });
+    if (epi.activation === "leaky_relu") y = ops.leakyRelu(y, { alpha: epi.alpha });
   }
   if (parts.dropout) y = parts.dropout.forward(y);
   return parts.residual ? ops.add(parts.residual, y) : y;

@@ -601,25 +601,35 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
 }
 
 /**
- * Training-mode batch-norm backward in one dispatch, one invocation per channel: the channel sums, then
- * `dx` of that channel (for short channels — N·inner ≤ 4096 — where a second pass over all elements
- * would cost more in dispatch than it gains in parallelism). Same formulas as `batchNormSums` +
- * `batchNormGradInput`.
+ * Training-mode batch-norm backward in one dispatch, one invocation per channel: the channel sums `Σ g`
+ * (= dβ) and `Σ g·x̂` (= dγ), then `dx` of that channel (for short channels — N·inner ≤ 4096 — where a
+ * second pass over all elements would cost more in dispatch than it gains in parallelism). Same formulas
+ * as `batchNormSums` + `batchNormGradInput`. With `relu` (the backward of `dropout(relu(bn(x)))`, engine/kernels/batch_norm_train.ts), the upstream
+ * gradient is first masked and scaled by `y > 0 ? scale : 0`: ReLU and dropout both passed exactly where
+ * the forward output `y` is positive, so no mask is recomputed. The scale is linear in g and is applied
+ * to the sums and dx, not to every load.
  */
 export function batchNormTrainBackward(
   g: Tensor,
   x: Tensor,
-  options: { mean: Tensor; variance: Tensor; weight?: Tensor; eps: number },
+  options: {
+    mean: Tensor;
+    variance: Tensor;
+    weight?: Tensor;
+    eps: number;
+    relu?: { y: Tensor; scale: number };
+  },
 ): { dx: Tensor; sumG: Tensor; sumGXhat: Tensor } {
   const { n, c, inner } = bnLayout(x);
   const dx = output(x.shape), sumG = output([c]), sumGXhat = output([c]);
-  const code = `${
-    storageDecl([{ name: "G" }, { name: "X" }, { name: "Mean" }, { name: "Var" }, { name: "W" }], [
-      { name: "DX" },
-      { name: "SG" },
-      { name: "SGX" },
-    ])
-  }${uniformDecl(8, 5)}
+  const relu = options.relu;
+  const inputs = [{ name: "G" }, { name: "X" }, ...(relu ? [{ name: "Y" }] : []), { name: "Mean" }, {
+    name: "Var",
+  }, { name: "W" }];
+  const code = `${storageDecl(inputs, [{ name: "DX" }, { name: "SG" }, { name: "SGX" }])}${
+    uniformDecl(inputs.length + 3, 6)
+  }
+fn gm(j: u32) -> f32 { return ${relu ? "select(0.0, G[j], Y[j] > 0.0)" : "G[j]"}; }
 ${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
   if (gi >= C) { return; }
   let m = Mean[gi]; let inv = inverseSqrt(Var[gi] + PF(3u));
@@ -628,27 +638,32 @@ ${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
   for (var b = 0u; b < n; b++) {
     for (var i = 0u; i < inner; i++) {
       let j = (b * C + gi) * inner + i;
-      let gv = G[j];
+      let gv = gm(j);
       sg += gv; sgx += gv * (X[j] - m);
     }
   }
   sgx = sgx * inv;
-  SG[gi] = sg; SGX[gi] = sgx;
+  let scale = PF(5u);
+  SG[gi] = sg * scale; SGX[gi] = sgx * scale;
   let M = f32(n * inner);
+  let k = scale * w * inv;
   for (var b = 0u; b < n; b++) {
     for (var i = 0u; i < inner; i++) {
       let j = (b * C + gi) * inner + i;
       let xh = (X[j] - m) * inv;
-      DX[j] = w * inv * (G[j] - sg / M - xh * sgx / M);
+      DX[j] = k * (gm(j) - sg / M - xh * sgx / M);
     }
   }
 }`;
-  const u = new Uniforms().int(n, c, inner).float(options.eps).int(options.weight ? 1 : 0);
+  const u = new Uniforms().int(n, c, inner).float(options.eps).int(options.weight ? 1 : 0).float(
+    relu?.scale ?? 1,
+  );
   runFlat(
-    compile(code, 8, "batch_norm_train_backward"),
+    compile(code, inputs.length + 3, relu ? "batch_norm_relu_dropout_backward" : "batch_norm_train_backward"),
     [
       g.buf,
       x.buf,
+      ...(relu ? [relu.y.buf] : []),
       options.mean.buf,
       options.variance.buf,
       (options.weight ?? options.mean).buf,
