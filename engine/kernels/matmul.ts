@@ -15,7 +15,7 @@ import { adapterSummary } from "../device.ts";
 import { EnvironmentError, InputError } from "../errors.ts";
 import { numel, type Tensor } from "../tensor.ts";
 import { compile, output, uniformDecl, Uniforms } from "./common.ts";
-import { matmulTex, packIsCopy, texFits } from "./matmul_tex.ts";
+import { dummyBuffer, matmulTex, packIsCopy, texFits } from "./matmul_tex.ts";
 
 /** Activation applied in the epilogue. */
 export type Activation = "none" | "relu" | "leaky_relu";
@@ -295,12 +295,6 @@ export function matmulSource(v: Variant): string {
   return v.tile.kind === "shared" ? sharedKernel(v) : regKernel(v);
 }
 
-let dummy: GpuBuffer | null = null;
-function dummyBuffer(): GpuBuffer {
-  dummy ??= backend().alloc(16);
-  return dummy;
-}
-
 /** Picks a tile for a shape: the tuned choice when one is cached, else a default by adapter kind. */
 export type TileChooser = (m: number, n: number, k: number, batch: number, flags: string) => MatmulTile;
 
@@ -385,12 +379,15 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const flags = `${transA ? "T" : "N"}${transB ? "T" : "N"}`;
   let tile = options.tile ?? chooser(M, N, K, batch, flags);
   if (
-    !options.tile && bF16 && !aF16 && !transA && nB === 1 && batch * M <= 4 && tile.kind === "reg" &&
+    !options.tile && (bF16 || options.constantB) && !aF16 && !transA && nB === 1 && batch * M <= 4 &&
+    tile.kind === "reg" &&
     adapterSummary().isSoftware
   ) {
-    // A short batch against an f16 weight on a CPU adapter: B read as an rgba16float texture beats widening
-    // f16 storage loads (lavapipe, process CPU per 1×1024·1024×1024 product: 1.47 ms, against 3.92 ms for
-    // the default 1×8 register tile on f16 and 2.28 ms on f32; 4×1024·1024²: 4.2 against 14.9 ms).
+    // A short batch against an f16 or a constant (cached-texture) weight on a CPU adapter: B read as an
+    // rgba16float/rgba32float texture beats storage loads (lavapipe, process CPU per 1×1024·1024×1024
+    // product: 1.47 ms, against 3.92 ms for the default 1×8 register tile on f16 and 2.28 ms on f32;
+    // 4×1024·1024²: 4.2 against 14.9 ms; folded Martinez batch 1 with f32 weights, forward + readback:
+    // 14.7 → 14.05 ms wall, 6.2 → 4.8 ms CPU).
     tile = { kind: "tex", tm: 1, tn: 4, wgx: 64, wgy: 1, texA: false };
   }
   if (

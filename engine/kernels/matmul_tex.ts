@@ -355,6 +355,15 @@ export interface TexRequest {
 
 let dummy: GpuBuffer | null = null;
 
+/**
+ * The 16-byte buffer bound where a matmul kernel has no bias or residual (never read; allocated once,
+ * shared by the register and texture kernels).
+ */
+export function dummyBuffer(): GpuBuffer {
+  dummy ??= backend().alloc(16);
+  return dummy;
+}
+
 /** Records the texture-operand product into `req.out`. The caller checks `texFits` first. */
 export function matmulTex(a: Tensor, b: Tensor, req: TexRequest): void {
   const be = backend();
@@ -404,12 +413,11 @@ export function matmulTex(a: Tensor, b: Tensor, req: TexRequest): void {
     slope,
     req.residual ? 1 : 0,
   );
-  dummy ??= be.alloc(16);
   be.dispatch(kernel, [
     aBind,
     { view: bPacked.view },
-    req.bias?.buf ?? dummy,
-    req.residual?.buf ?? dummy,
+    req.bias?.buf ?? dummyBuffer(),
+    req.residual?.buf ?? dummyBuffer(),
     req.out.buf,
   ], {
     uniforms: u.build(),
