@@ -93,7 +93,7 @@ export class BatchNorm extends Module implements FoldableNorm {
       );
     }
     if (this.folded) return x;
-    const affine = { weight: this.weight ?? undefined, bias: this.bias ?? undefined };
+    const affine = this.affine();
     if (!this.training && this.#track) {
       return ops.batchNormInference(x, { mean: this.runningMean, variance: this.runningVar, ...affine }, {
         eps: this.eps,
@@ -101,11 +101,8 @@ export class BatchNorm extends Module implements FoldableNorm {
     }
     let r: { y: Tensor; mean: Tensor; variance: Tensor };
     if (this.training && this.#track) {
-      // PyTorch: momentum null means a cumulative average, i.e. factor 1/num_batches_tracked.
-      this.numBatchesTracked.value++;
-      const momentum = this.momentum ?? 1 / this.numBatchesTracked.value;
       const running = { mean: this.runningMean, variance: this.runningVar };
-      r = ops.batchNormTraining(x, { ...affine, running }, { eps: this.eps, momentum });
+      r = ops.batchNormTraining(x, { ...affine, running }, { eps: this.eps, momentum: this.countBatch() });
     } else {
       r = ops.batchNormTraining(x, affine, { eps: this.eps });
     }
@@ -134,13 +131,25 @@ export class BatchNorm extends Module implements FoldableNorm {
   protected reluDropoutAxis1(x: Tensor, options: { p: number }): Tensor | null {
     if (!this.training || !this.#track || x.rank < 2 || x.shape[1] !== this.numFeatures) return null;
     if (x.size / x.shape[1] < 2 || !ops.canFuseBatchNormReluDropout(x)) return null;
-    this.numBatchesTracked.value++;
-    const momentum = this.momentum ?? 1 / this.numBatchesTracked.value;
+    const momentum = this.countBatch();
     return ops.batchNormReluDropout(x, {
-      weight: this.weight ?? undefined,
-      bias: this.bias ?? undefined,
+      ...this.affine(),
       running: { mean: this.runningMean, variance: this.runningVar },
     }, { eps: this.eps, momentum, p: options.p });
+  }
+
+  /** γ and β as the ops take them (absent when not affine). */
+  private affine(): { weight?: Tensor; bias?: Tensor } {
+    return { weight: this.weight ?? undefined, bias: this.bias ?? undefined };
+  }
+
+  /**
+   * Counts one training batch and returns the running-statistics momentum for it (PyTorch: momentum null
+   * means a cumulative average, i.e. factor 1/num_batches_tracked).
+   */
+  private countBatch(): number {
+    this.numBatchesTracked.value++;
+    return this.momentum ?? 1 / this.numBatchesTracked.value;
   }
 }
 

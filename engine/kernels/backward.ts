@@ -19,6 +19,7 @@ import {
   Uniforms,
 } from "./common.ts";
 import { broadcastShapes, collapseDims } from "./elementwise.ts";
+import { bnLayout } from "./batch_norm.ts";
 import { backend } from "../backend.ts";
 
 /** Strides of `shape` broadcast to `target` (0 on broadcast dimensions), right-aligned. */
@@ -124,11 +125,6 @@ ${body}}`;
     out.size,
   );
   return out;
-}
-
-function bnLayout(x: Tensor): { n: number; c: number; inner: number } {
-  if (x.rank < 2) throw new InputError(`batch norm needs [N, C, ...], got [${x.shape.join(", ")}]`);
-  return { n: x.shape[0], c: x.shape[1], inner: numel(x.shape.slice(2)) };
 }
 
 /**

@@ -8,7 +8,8 @@ import { InputError } from "../errors.ts";
 import { numel, type Tensor } from "../tensor.ts";
 import { compile, flatMain, output, runFlat, storageDecl, uniformDecl, Uniforms } from "./common.ts";
 
-function layout(x: Tensor): { n: number; c: number; inner: number } {
+/** The [N, C, inner] view of a batch-norm input `[N, C, ...]` (throws below rank 2). */
+export function bnLayout(x: Tensor): { n: number; c: number; inner: number } {
   if (x.rank < 2) throw new InputError(`batch norm needs [N, C, ...], got [${x.shape.join(", ")}]`);
   return { n: x.shape[0], c: x.shape[1], inner: numel(x.shape.slice(2)) };
 }
@@ -22,7 +23,7 @@ export function batchNorm(
   params: { mean: Tensor; variance: Tensor; weight?: Tensor; bias?: Tensor },
   options: { eps?: number; activation?: "none" | "relu" } = {},
 ): Tensor {
-  const { c, inner } = layout(x);
+  const { c, inner } = bnLayout(x);
   for (const [k, t] of Object.entries(params)) {
     if (t && t.size !== c) {
       throw new InputError(`batch norm ${k} has ${t.size} values, expected ${c} channels`);
@@ -58,7 +59,7 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
 
 /** Per-channel batch mean and biased variance of [N, C, ...] (two passes, for precision). */
 export function batchStats(x: Tensor): { mean: Tensor; variance: Tensor } {
-  const { n, c, inner } = layout(x);
+  const { n, c, inner } = bnLayout(x);
   const mean = output([c]), variance = output([c]);
   const code = `${storageDecl([{ name: "X" }], [{ name: "Mean" }, { name: "Var" }])}${uniformDecl(3, 3)}
 ${flatMain()}  let C = P(1u); let inner = P(2u); let n = P(0u);

@@ -12,11 +12,7 @@ import { dropThreshold, seedKey } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 import { compile, flatMain, output, runFlat, storageDecl, uniformDecl, Uniforms } from "./common.ts";
 import { PHILOX_WGSL } from "./random.ts";
-
-/** [N, C, inner] view of `x` (the caller checks the rank). */
-function layout(x: Tensor): { n: number; c: number; inner: number } {
-  return { n: x.shape[0], c: x.shape[1], inner: x.size / (x.shape[0] * x.shape[1]) };
-}
+import { bnLayout } from "./batch_norm.ts";
 
 /** Options of `batchNormReluDropoutApply`. */
 export interface BnReluDropoutOptions {
@@ -49,8 +45,7 @@ export function batchNormReluDropoutApply(
   },
   options: BnReluDropoutOptions,
 ): Tensor {
-  const { n } = layout(x);
-  const { c, inner } = layout(x);
+  const { n, c, inner } = bnLayout(x);
   const out = output(x.shape);
   const vec = inner === 1 && c % 4 === 0;
   const drop = options.p > 0;
