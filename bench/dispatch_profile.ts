@@ -3,7 +3,7 @@
 // minus an empty submit), summed per kernel label and printed, largest first. Replayed in isolation a
 // kernel runs on warm caches and without its neighbours, so the sum is a guide to where the time goes,
 // not the step's wall time (printed too). For profiling work; figures of record are the other benches.
-// Run: deno run -A bench/dispatch_profile.ts [--model srnet] [--batch 1024] [--mode train|infer]
+// Run: deno run -A bench/dispatch_profile.ts [--model srnet|martinez|posefix|...] [--batch 1024] [--mode train|infer]
 //      [--config k=v ...] [--reps 5] [--top 30]
 import { parseArgs } from "node:util";
 import { backend, initEngine, type Tensor, tensor } from "../engine/mod.ts";
@@ -33,8 +33,17 @@ const config = parseConfigPairs(values.config);
 await initEngine();
 manualSeed(0);
 const model = createModel(values.model, config);
+const image = values.model === "posefix" || values.model === "pose_resnet";
+// Image models are profiled as they infer: BatchNorm folded into the convolutions.
+if (image && values.mode !== "train") {
+  await model.foldBatchNorm();
+}
 const rf = (model as unknown as { receptiveField?: () => number }).receptiveField?.() ?? 1;
-const inputShape = values.model === "martinez" || values.model === "dual_channel" ? [B, 32] : [B, rf, 17, 2];
+const inputShape = values.model === "martinez" || values.model === "dual_channel"
+  ? [B, 32]
+  : image
+  ? [B, values.model === "posefix" ? 20 : 3, 256, 192]
+  : [B, rf, 17, 2];
 const rng = new Rng(3);
 const x = tensor(rng.fillNormal(new Float32Array(inputShape.reduce((a, b) => a * b))), inputShape);
 const outShape = tidy(() => noGrad(() => model.forward(x)).shape);

@@ -15,6 +15,8 @@ import { PoseFix } from "../models/posefix.ts";
 import type { Conv2d, ConvTranspose2d } from "../layers/mod.ts";
 import { median, torchTimings } from "./_torch.ts";
 import { processCpuSeconds } from "../engine/cpu_time.ts";
+import { weightTextureBytes } from "../engine/kernels/matmul_tex.ts";
+import { packedConvWeightBytes } from "../engine/kernels/conv.ts";
 
 await initEngine();
 
@@ -135,6 +137,9 @@ for (const b of [1, 8]) {
   const t = await timed(() => once(b), b === 1 ? 5 : 2);
   results.set(b, { ...t, peak: st.peakLiveBytes - base, allocated: st.peakAllocatedBytes });
 }
+// Eval-mode weights are also held in the layouts the kernels read (matmul textures, packed conv windows),
+// outside the buffer pool's statistics: reported beside them.
+const copies = weightTextureBytes() + packedConvWeightBytes();
 const refine = await timed(refineOnce, 3);
 const fixtures = new URL("../tests/fixtures", import.meta.url).pathname;
 const torch = await torchTimings(TORCH, [fixtures]);
@@ -159,6 +164,7 @@ for (const [b, r] of results) {
         : " | torch n/a"),
   );
 }
+console.log(`cached weight copies (matmul textures + packed conv windows): ${(copies / 2 ** 20).toFixed(0)} MiB`);
 console.log(
   `refine 1 person, flip test (2 network passes + crop + heatmaps + decode): ${refine.wall.toFixed(0)} ms`,
 );

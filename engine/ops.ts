@@ -680,10 +680,11 @@ function convEpilogueGrads(
   g: Tensor,
   y: Tensor,
   needs: boolean[],
-  e: { bias?: Tensor; residual?: Tensor; slope: number },
+  e: { bias?: Tensor; residual?: Tensor; slope: number; residualFirst?: boolean },
 ): { gz: Tensor; db: Tensor | null; dr: Tensor | null } {
-  const gz = epilogueGrad(g, y, e.residual, e.slope);
-  return { gz, db: needs[2] ? channelSum(gz) : null, dr: needs[3] ? g : null };
+  // residualFirst: y = act(z + b + r), so the activation's mask comes from y itself and r gets gz.
+  const gz = epilogueGrad(g, y, e.residualFirst ? undefined : e.residual, e.slope);
+  return { gz, db: needs[2] ? channelSum(gz) : null, dr: needs[3] ? (e.residualFirst ? gz : g) : null };
 }
 
 /**
@@ -700,7 +701,12 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
   const slope = slopeOf(options.activation, options.alpha);
   record(y, [x, w, bias, residual], {
     backward: (g, needs) => {
-      const { gz, db, dr } = convEpilogueGrads(g, y, needs, { bias, residual, slope });
+      const { gz, db, dr } = convEpilogueGrads(g, y, needs, {
+        bias,
+        residual,
+        slope,
+        residualFirst: options.residualFirst,
+      });
       let dx: Tensor | null = null;
       if (needs[0]) {
         // The rows/columns the forward stride skipped at the end come back as output padding.
@@ -717,7 +723,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}): Tenso
         });
       }
       const dw = needs[1] ? convWeightGrad(gz, x, { kernel, stride, padding, dilation, groups }) : null;
-      if (gz !== g) gz.dispose();
+      if (gz !== g && gz !== dr) gz.dispose();
       return [dx, dw, db, dr];
     },
     saved: [x, w, slope !== 1 ? y : null, slope !== 1 ? residual : null],
@@ -740,7 +746,12 @@ export function conv1d(x: Tensor, w: Tensor, options: Conv1dOptions = {}): Tenso
   const slope = slopeOf(options.activation, options.alpha);
   record(y, [x, w, bias, residual], {
     backward: (g, needs) => {
-      const { gz, db, dr } = convEpilogueGrads(g, y, needs, { bias, residual, slope });
+      const { gz, db, dr } = convEpilogueGrads(g, y, needs, {
+        bias,
+        residual,
+        slope,
+        residualFirst: options.residualFirst,
+      });
       const [N, C, T] = x.shape, [O, Cg, K] = w.shape, OT = y.shape[2];
       const gz4 = gz.reshape([N, O, 1, OT]);
       let dx: Tensor | null = null, dw: Tensor | null = null;
@@ -772,7 +783,7 @@ export function conv1d(x: Tensor, w: Tensor, options: Conv1dOptions = {}): Tenso
         x4.dispose();
       }
       gz4.dispose();
-      if (gz !== g) gz.dispose();
+      if (gz !== g && gz !== dr) gz.dispose();
       return [dx, dw, db, dr];
     },
     saved: [x, w, slope !== 1 ? y : null, slope !== 1 ? residual : null],
@@ -795,7 +806,12 @@ export function convTranspose2d(x: Tensor, w: Tensor, options: ConvTranspose2dOp
   const slope = slopeOf(options.activation, options.alpha);
   record(y, [x, w, bias, residual], {
     backward: (g, needs) => {
-      const { gz, db, dr } = convEpilogueGrads(g, y, needs, { bias, residual, slope });
+      const { gz, db, dr } = convEpilogueGrads(g, y, needs, {
+        bias,
+        residual,
+        slope,
+        residualFirst: options.residualFirst,
+      });
       let dx: Tensor | null = null;
       if (needs[0]) {
         dx = conv2dKernel(gz, w, { stride, padding, dilation, groups });
@@ -807,7 +823,7 @@ export function convTranspose2d(x: Tensor, w: Tensor, options: ConvTranspose2dOp
         }
       }
       const dw = needs[1] ? convWeightGrad(x, gz, { kernel, stride, padding, dilation, groups }) : null;
-      if (gz !== g) gz.dispose();
+      if (gz !== g && gz !== dr) gz.dispose();
       return [dx, dw, db, dr];
     },
     saved: [x, w, slope !== 1 ? y : null, slope !== 1 ? residual : null],

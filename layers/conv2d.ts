@@ -8,6 +8,7 @@
 
 import { isRecording, requiresGrad } from "../engine/autograd.ts";
 import { InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { dropConvPacks } from "../engine/kernels/conv.ts";
 import { conv2dIm2col } from "./conv_train.ts";
 import { smallMapConv2d, useSmallMapRoute } from "./conv_small.ts";
 import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
@@ -192,18 +193,14 @@ export class Conv2d extends Module implements FoldableLayer {
       bias: this.effectiveBias() ?? undefined,
       tile: tileHint(this.outChannels / this.groups, this.kernelSize[0] * this.kernelSize[1], ow),
     };
-    if (options.residualFirst && options.residual && (options.activation ?? "none") !== "none") {
-      // The kernel's epilogue adds the residual after the activation: run the activation separately.
-      const y = ops.conv2d(x, this.effectiveWeight(), { ...geometry, residual: options.residual });
-      const a = options.activation === "relu" ? ops.relu(y) : ops.leakyRelu(y, { alpha: options.alpha });
-      y.dispose();
-      return a;
-    }
     return ops.conv2d(x, this.effectiveWeight(), {
       ...geometry,
       activation: options.activation,
       alpha: options.alpha,
       residual: options.residual,
+      residualFirst: options.residualFirst,
+      // Eval mode: the kernels keep the weight's packed copy (dropped by invalidateOwn).
+      constantWeight: !this.training,
     });
   }
 
@@ -239,6 +236,7 @@ export class Conv2d extends Module implements FoldableLayer {
   /** Drops caches and folded copies. */
   protected override invalidateOwn(): void {
     super.invalidateOwn();
+    dropConvPacks(this.weight);
     this.clearFolded();
   }
 }

@@ -11,6 +11,7 @@
 
 import { isRecording, requiresGrad } from "../engine/autograd.ts";
 import { InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { dropConvPacks } from "../engine/kernels/conv.ts";
 import { convTranspose2dIm2col } from "./conv_train.ts";
 import { smallMapConvTranspose2d, useSmallMapRoute } from "./conv_small.ts";
 import { pair2d, type Size2d, tileHint } from "./conv2d.ts";
@@ -172,6 +173,8 @@ export class ConvTranspose2d extends Module {
       activation: options.activation,
       alpha: options.alpha,
       residual: options.residual,
+      // Eval mode: the kernels keep the weight's packed copy (dropped by invalidateOwn).
+      constantWeight: !this.training,
     });
   }
 
@@ -229,6 +232,7 @@ export class ConvTranspose2d extends Module {
   /** Drops caches and folded copies. */
   protected override invalidateOwn(): void {
     super.invalidateOwn();
+    dropConvPacks(this.weight);
     this.clearFolded();
   }
 }

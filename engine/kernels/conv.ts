@@ -24,7 +24,7 @@
  * @module
  */
 
-import { backend, type GpuBuffer } from "../backend.ts";
+import { backend, type Binding, type GpuBuffer } from "../backend.ts";
 import { InputError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { compile, flatMain, grid, output, runFlat, uniformDecl, Uniforms } from "./common.ts";
@@ -45,6 +45,13 @@ export interface ConvEpilogue {
   alpha?: number;
   /** Tensor of the output's shape added after the activation. */
   residual?: Tensor;
+  /** Add the residual before the activation, `act(conv + bias + residual)` (a ResNet block's tail). */
+  residualFirst?: boolean;
+  /**
+   * The weight stays unchanged while its tensor lives (an eval-mode layer's cached weight): its packed
+   * copy is kept and reused by later calls (released when the tensor is disposed).
+   */
+  constantWeight?: boolean;
 }
 
 /** Options of `conv2d`. */
@@ -240,7 +247,7 @@ ${
 @group(0) @binding(2) var<storage, read> Bias: array<f32>;
 @group(0) @binding(3) var<storage, read> R: array<${yt}>;
 @group(0) @binding(4) var<storage, read_write> Y: array<${yt}>;
-${uniformDecl(5, 29)}
+${uniformDecl(5, 30)}
 @compute @workgroup_size(${TILED_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -353,6 +360,8 @@ ${accList.map((a, i) => `    ${a} = ini[${i}];`).join("\n")}
   }
   s += `  }
   let hb = PF(26u); let slope = PF(27u); let hr = PF(28u);
+  // Residual weight before (ResNet tails: residualFirst) and after the activation.
+  let hf = select(0.0, hr, P(29u) != 0u); let ha = hr - hf;
   let nb = arrayLength(&Bias) - 1u; let nr = arrayLength(&R) - 1u;
   let live = gi < total;
   var accs = array<vec4<f32>, ${tm * tn4}>(${accList.join(", ")});
@@ -365,16 +374,16 @@ ${accList.map((a, i) => `    ${a} = ini[${i}];`).join("\n")}
     ? `      let yb = (${yRow} + ow0) / 4u;
       for (var q = 0u; q < ${tn4}u; q++) {
         if (ow0 + 4u * q < OWp) {
-          let i = yb + q; let a = accs[m * ${tn4}u + q] + bias;
-          Y[i] = select(a * slope, a, a > vec4<f32>(0.0)) + R[min(i, nr)] * hr;
+          let i = yb + q; let r = R[min(i, nr)]; let a = accs[m * ${tn4}u + q] + bias + r * hf;
+          Y[i] = select(a * slope, a, a > vec4<f32>(0.0)) + r * ha;
         }
       }
 `
     : `      let yb = ${yRow} + ox0 + osw * ow0;
       for (var j = 0u; j < ${tn}u; j++) {
         if (ow0 + j < OWp) {
-          let k = yb + osw * j; let a = accs[m * ${tn4}u + j / 4u][j % 4u] + bias;
-          Y[k] = select(a * slope, a, a > 0.0) + R[min(k, nr)] * hr;
+          let k = yb + osw * j; let r = R[min(k, nr)]; let a = accs[m * ${tn4}u + j / 4u][j % 4u] + bias + r * hf;
+          Y[k] = select(a * slope, a, a > 0.0) + r * ha;
         }
       }
 `;
@@ -396,7 +405,7 @@ ${
 @group(0) @binding(2) var<storage, read> Bias: array<f32>;
 @group(0) @binding(3) var<storage, read> R: array<${yt}>;
 @group(0) @binding(4) var<storage, read_write> Y: array<${yt}>;
-${uniformDecl(5, 29)}
+${uniformDecl(5, 30)}
 @compute @workgroup_size(${TILED_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -491,6 +500,8 @@ ${accList.map((a, i) => `    ${a} = ini[${i}];`).join("\n")}
   }
   s += `  }
   let hb = PF(26u); let slope = PF(27u); let hr = PF(28u);
+  // Residual weight before (ResNet tails: residualFirst) and after the activation.
+  let hf = select(0.0, hr, P(29u) != 0u); let ha = hr - hf;
   let nb = arrayLength(&Bias) - 1u; let nr = arrayLength(&R) - 1u;
   let live = gi < total;
 `;
@@ -501,8 +512,9 @@ ${accList.map((a, i) => `    ${a} = ini[${i}];`).join("\n")}
       let bias = Bias[min(g * Og + oc, nb)] * hb;
       for (var j = 0u; j < ${tn}u; j++) {
         if (p * ${tn}u + j < NP) {
-          let k = (ybs[j] + m * OH) * OW + ycs[j]; let a = accs[m * ${tn4}u + j / 4u][j % 4u] + bias;
-          Y[k] = select(a * slope, a, a > 0.0) + R[min(k, nr)] * hr;
+          let k = (ybs[j] + m * OH) * OW + ycs[j]; let r = R[min(k, nr)];
+          let a = accs[m * ${tn4}u + j / 4u][j % 4u] + bias + r * hf;
+          Y[k] = select(a * slope, a, a > 0.0) + r * ha;
         }
       }
     }
@@ -682,6 +694,37 @@ interface TiledLaunch {
   bw: number;
 }
 
+// Packed weights of constant weight tensors (`ConvEpilogue.constantWeight`), by tensor and launch: every
+// window of one launch in one buffer. Re-packing them was 62 dispatches (27 ms) of a PoseFix R50 forward
+// on lavapipe. Swept when their tensors are disposed.
+const packCache = new Map<Tensor, Map<string, GpuBuffer>>();
+
+function sweepPacks(): void {
+  for (const t of packCache.keys()) if (t.disposed) dropConvPacks(t);
+}
+
+/** Releases the packed copies of `w` (a layer whose weights may change calls it, e.g. on `train()`). */
+export function dropConvPacks(w: Tensor): void {
+  const m = packCache.get(w);
+  if (!m) return;
+  for (const b of m.values()) backend().afterPendingSubmit(() => b.buffer.destroy());
+  packCache.delete(w);
+}
+
+/** Bytes of the packed convolution weights cached for constant weights (outside the buffer pool's statistics). */
+export function packedConvWeightBytes(): number {
+  sweepPacks();
+  let bytes = 0;
+  for (const m of packCache.values()) for (const b of m.values()) bytes += b.size;
+  return bytes;
+}
+
+/** Number of weight tensors whose packed windows are cached (for leak tests). */
+export function cachedConvPacks(): number {
+  sweepPacks();
+  return packCache.size;
+}
+
 function launchTiled(
   x: Tensor,
   w: Tensor,
@@ -695,6 +738,46 @@ function launchTiled(
   const { tm, tn, cu, cPer, nb } = plan;
   const Og = g.O / g.G, Cg = g.C / g.G;
   const bpg = Math.ceil(Og / tm);
+  const blocks = g.G * bpg;
+  // Windows (output-channel blocks × input-channel passes) and their byte ranges in a cached pack.
+  const windows: {
+    z0: number;
+    nz: number;
+    c0: number;
+    c1: number;
+    Kc: number;
+    offset: number;
+    size: number;
+  }[] = [];
+  let packBytes = 0;
+  for (let z0 = 0; z0 < blocks; z0 += nb) {
+    const nz = Math.min(nb, blocks - z0);
+    for (let c0 = 0; c0 < Cg; c0 += cPer) {
+      const c1 = Math.min(Cg, c0 + cPer);
+      const Kc = Math.ceil((c1 - c0) / cu) * cu * L.KHp * L.KWp;
+      const size = plan.ubo ? UBO_FLOATS * 4 : nz * Kc * tm * 4;
+      windows.push({ z0, nz, c0, c1, Kc, offset: packBytes, size });
+      packBytes += Math.ceil(size / 256) * 256;
+    }
+  }
+  let pack: GpuBuffer | null = null, packed = false;
+  if (e.constantWeight) {
+    sweepPacks();
+    const key = [tm, cu, cPer, nb, plan.ubo, g.C, g.O, g.G, ...Object.values(L)].join(",");
+    let byLaunch = packCache.get(w);
+    if (!byLaunch) packCache.set(w, byLaunch = new Map());
+    pack = byLaunch.get(key) ?? null;
+    packed = pack !== null;
+    if (!pack) {
+      const buffer = backend().device.createBuffer({
+        size: packBytes,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE,
+        label: "conv packed weights",
+      });
+      pack = { buffer, size: packBytes, epoch: 0, live: true };
+      byLaunch.set(key, pack);
+    }
+  }
   const variant: TiledVariant = {
     tm,
     tn,
@@ -721,7 +804,7 @@ function launchTiled(
       variant.vecOut ? "vO" : ""
     }${variant.maskH ? "mH" : ""}${variant.maskW ? "mW" : ""}${variant.flat ? "F" : ""}`,
   );
-  const pack = compile(PACK, 2, "conv:pack");
+  const packKernel = compile(PACK, 2, "conv:pack");
   const NP = g.N * L.OHp * L.OWp;
   // Uniform 1: chunks per row, or (flat layout) the pixel count.
   const nch = plan.flat ? NP : Math.ceil(L.OWp / tn);
@@ -729,33 +812,30 @@ function launchTiled(
   const [gx, gy] = grid(Math.ceil(total / TILED_WG));
   const d = dummyBuffer();
   const slope = slopeOf(e);
-  const blocks = g.G * bpg;
-  for (let z0 = 0; z0 < blocks; z0 += nb) {
-    const nz = Math.min(nb, blocks - z0);
-    for (let c0 = 0; c0 < Cg; c0 += cPer) {
-      const c1 = Math.min(Cg, c0 + cPer);
-      const Kc = Math.ceil((c1 - c0) / cu) * cu * L.KHp * L.KWp;
-      const last = c1 === Cg;
-      const tmp = plan.ubo ? null : output([nz * Kc * tm]);
-      const win = tmp ? tmp.buf : uboWindow();
+  for (const { z0, nz, c0, c1, Kc, offset, size } of windows) {
+    const last = c1 === Cg;
+    const tmp = plan.ubo || pack ? null : output([nz * Kc * tm]);
+    const win: Binding = pack ? { buf: pack, offset, size } : tmp ? tmp.buf : uboWindow();
+    if (!packed) {
       const cPad = Kc / (L.KHp * L.KWp);
       const pu = new Uniforms()
         .int(0, tm, cPad, L.KHp, L.KWp, z0, bpg, Og, c0, c1)
         .int(L.sG, L.sO, L.sC, L.sKH, L.sKW, L.ah, L.bh, L.aw, L.bw, g.KH, g.KW);
-      backend().dispatch(pack, [w.buf, win], {
+      backend().dispatch(packKernel, [w.buf, win], {
         uniforms: pu.build(),
         workgroups: [Math.ceil(cPad / PACK_WG), L.KHp * L.KWp, nz],
       });
-      const u = new Uniforms()
-        .int(total, nch, L.OHp, L.OWp, g.H, g.W, Cg, g.C, L.KHp, L.SH, L.PH, L.DH, Og, g.O, bpg, z0, c0, c1)
-        .int(Kc, g.OH, g.OW, L.oy0, L.osh, L.ox0, L.osw, c0 === 0 ? 1 : 0)
-        .float(last && e.bias ? 1 : 0, last ? slope : 1, last && e.residual ? 1 : 0);
-      backend().dispatch(kernel, [x.buf, win, e.bias?.buf ?? d, e.residual?.buf ?? d, out.buf], {
-        uniforms: u.build(),
-        workgroups: [gx, gy, nz],
-      });
-      tmp?.dispose();
     }
+    const u = new Uniforms()
+      .int(total, nch, L.OHp, L.OWp, g.H, g.W, Cg, g.C, L.KHp, L.SH, L.PH, L.DH, Og, g.O, bpg, z0, c0, c1)
+      .int(Kc, g.OH, g.OW, L.oy0, L.osh, L.ox0, L.osw, c0 === 0 ? 1 : 0)
+      .float(last && e.bias ? 1 : 0, last ? slope : 1, last && e.residual ? 1 : 0)
+      .int(last && e.residualFirst ? 1 : 0);
+    backend().dispatch(kernel, [x.buf, win, e.bias?.buf ?? d, e.residual?.buf ?? d, out.buf], {
+      uniforms: u.build(),
+      workgroups: [gx, gy, nz],
+    });
+    tmp?.dispose();
   }
 }
 
@@ -798,7 +878,7 @@ const DIRECT_FWD = `@group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Bias: array<f32>;
 @group(0) @binding(3) var<storage, read> R: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
-${uniformDecl(5, 20)}
+${uniformDecl(5, 21)}
 ${flatMain()}  if (gi >= P(0u)) { return; }
   let OH = P(1u); let OW = P(2u); let H = P(3u); let W = P(4u); let Cg = P(5u); let Cin = P(6u);
   let KH = P(7u); let KW = P(8u); let SH = P(9u); let SW = P(10u); let PH = PI(11u); let PW = PI(12u);
@@ -821,15 +901,17 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
       }
     }
   }
-  let a = acc + Bias[min(o, arrayLength(&Bias) - 1u)] * PF(17u);
-  Y[gi] = select(a * PF(18u), a, a > 0.0) + R[min(gi, arrayLength(&R) - 1u)] * PF(19u);
+  let r = R[min(gi, arrayLength(&R) - 1u)] * PF(19u); let first = P(20u) != 0u;
+  let a = acc + Bias[min(o, arrayLength(&Bias) - 1u)] * PF(17u) + select(0.0, r, first);
+  Y[gi] = select(a * PF(18u), a, a > 0.0) + select(r, 0.0, first);
 }`;
 
 function runDirect(x: Tensor, w: Tensor, g: Geom, e: ConvEpilogue, out: Tensor): void {
   const u = new Uniforms()
     .int(out.size, g.OH, g.OW, g.H, g.W, g.C / g.G, g.C, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW)
     .int(g.O / g.G, g.O)
-    .float(e.bias ? 1 : 0, slopeOf(e), e.residual ? 1 : 0);
+    .float(e.bias ? 1 : 0, slopeOf(e), e.residual ? 1 : 0)
+    .int(e.residualFirst ? 1 : 0);
   const d = dummyBuffer();
   runFlat(
     compile(DIRECT_FWD, 5, "conv2d:direct"),
@@ -985,7 +1067,7 @@ const DIRECT_T = `@group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Bias: array<f32>;
 @group(0) @binding(3) var<storage, read> R: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
-${uniformDecl(5, 20)}
+${uniformDecl(5, 21)}
 ${flatMain()}  if (gi >= P(0u)) { return; }
   let OH = P(1u); let OW = P(2u); let H = P(3u); let W = P(4u); let Cg = P(5u); let Cin = P(6u);
   let KH = P(7u); let KW = P(8u); let SH = i32(P(9u)); let SW = i32(P(10u)); let PH = PI(11u); let PW = PI(12u);
@@ -1007,8 +1089,9 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
       }
     }
   }
-  let a = acc + Bias[min(o, arrayLength(&Bias) - 1u)] * PF(17u);
-  Y[gi] = select(a * PF(18u), a, a > 0.0) + R[min(gi, arrayLength(&R) - 1u)] * PF(19u);
+  let r = R[min(gi, arrayLength(&R) - 1u)] * PF(19u); let first = P(20u) != 0u;
+  let a = acc + Bias[min(o, arrayLength(&Bias) - 1u)] * PF(17u) + select(0.0, r, first);
+  Y[gi] = select(a * PF(18u), a, a > 0.0) + select(r, 0.0, first);
 }`;
 
 /**
@@ -1131,7 +1214,8 @@ export function convTranspose2d(x: Tensor, w: Tensor, options: ConvTranspose2dOp
   }
   const u = new Uniforms()
     .int(out.size, OH, OW, H, W, C / G, C, KH, KW, SH, SW, PH, PW, DH, DW, Og, O)
-    .float(options.bias ? 1 : 0, slopeOf(options), options.residual ? 1 : 0);
+    .float(options.bias ? 1 : 0, slopeOf(options), options.residual ? 1 : 0)
+    .int(options.residualFirst ? 1 : 0);
   const d = dummyBuffer();
   runFlat(
     compile(DIRECT_T, 5, "conv_transpose2d:direct"),

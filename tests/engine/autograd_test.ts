@@ -144,6 +144,10 @@ const CASES: Record<string, Case> = {
   conv2d_relu_residual: {
     run: ([x, w, b, r]) => ops.conv2d(x, w, { bias: b, padding: 1, activation: "relu", residual: r }),
   },
+  conv2d_residual_first_relu: {
+    run: ([x, w, b, r]) =>
+      ops.conv2d(x, w, { bias: b, padding: 1, activation: "relu", residual: r, residualFirst: true }),
+  },
   conv2d_1x1: { run: ([x, w, b]) => ops.conv2d(x, w, { bias: b }) },
   conv2d_stride3: { run: ([x, w]) => ops.conv2d(x, w, { stride: 3 }) },
   conv1d_dil3: { run: ([x, w]) => ops.conv1d(x, w, { dilation: 3 }), fd: true },

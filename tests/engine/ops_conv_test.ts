@@ -4,9 +4,15 @@
 // direct), all against the same reference.
 // Tolerance: max |ours − torch| ≤ 1e-4·(1 + |torch|), per element.
 import assert from "node:assert/strict";
-import { initEngine } from "../../engine/backend.ts";
+import { backend, initEngine } from "../../engine/backend.ts";
 import { InputError } from "../../engine/errors.ts";
-import { conv1d, conv2d, convTranspose2d } from "../../engine/kernels/conv.ts";
+import {
+  cachedConvPacks,
+  conv1d,
+  conv2d,
+  convTranspose2d,
+  packedConvWeightBytes,
+} from "../../engine/kernels/conv.ts";
 import { adaptiveAvgPool2d, avgPool2d, globalAvgPool2d, maxPool2d } from "../../engine/kernels/pool.ts";
 import { pad2d, resizeBilinear, resizeNearest } from "../../engine/kernels/resize.ts";
 import { readSafetensors } from "../../engine/safetensors.ts";
@@ -126,4 +132,55 @@ Deno.test("ops_conv: bad shapes are InputErrors that name the tensor", () => {
     assert.throws(() => resizeBilinear(x4, [0, 3]), InputError);
     assert.throws(() => pad2d(x4, [-3, -3, 0, 0]), InputError);
   });
+});
+
+Deno.test("ops_conv: constant weights keep their packed windows (fewer dispatches, same values, released with the tensor)", async () => {
+  const rnd = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + s));
+  const cases: { name: string; run: (w: Tensor, constantWeight: boolean) => Tensor; w: number[] }[] = [
+    // 64 input channels × 3×3 × 32 outputs: three uniform windows; the storage path packs one buffer.
+    ...(["uniform", "storage"] as const).map((weights) => ({
+      name: `conv2d ${weights}`,
+      w: [32, 64, 3, 3],
+      run: (w: Tensor, constantWeight: boolean) =>
+        conv2d(tensor(rnd(64 * 6 * 8, 1), [1, 64, 6, 8]), w, {
+          padding: 1,
+          kernel: "tiled",
+          tile: { tm: 8, tn: 8, weights },
+          constantWeight,
+        }),
+    })),
+    {
+      name: "convTranspose2d (four phases)",
+      w: [16, 16, 4, 4],
+      run: (w: Tensor, constantWeight: boolean) =>
+        convTranspose2d(tensor(rnd(16 * 5 * 6, 2), [1, 16, 5, 6]), w, {
+          stride: 2,
+          padding: 1,
+          constantWeight,
+        }),
+    },
+  ];
+  for (const c of cases) {
+    const w = tensor(rnd(c.w.reduce((a, b) => a * b), 3), c.w);
+    const before = cachedConvPacks();
+    const run = async (constant: boolean): Promise<{ y: Float32Array; dispatches: number }> => {
+      const d0 = backend().getStats().dispatches;
+      const y = tidy(() => c.run(w, constant));
+      const dispatches = backend().getStats().dispatches - d0;
+      const v = await y.read();
+      y.dispose();
+      return { y: v, dispatches };
+    };
+    const plain = await run(false);
+    const first = await run(true);
+    const again = await run(true);
+    assert.equal(cachedConvPacks(), before + 1, `${c.name}: one cached entry for the weight`);
+    assert.deepEqual(first.y, plain.y, `${c.name}: first constant call`);
+    assert.deepEqual(again.y, plain.y, `${c.name}: cached call`);
+    assert.equal(first.dispatches, plain.dispatches, `${c.name}: the first call packs`);
+    assert(again.dispatches < first.dispatches, `${c.name}: the cached call does not pack again`);
+    assert(packedConvWeightBytes() > 0);
+    w.dispose();
+    assert.equal(cachedConvPacks(), before, `${c.name}: released with the weight`);
+  }
 });

@@ -21,10 +21,18 @@ const read = (t: Tensor) => t.read();
 
 for (const N of [1, 2]) {
   for (
-    const [k, s, p, C, O] of [[1, 1, 0, 256, 64], [3, 1, 1, 64, 64], [3, 2, 1, 64, 128], [1, 2, 0, 96, 32]]
+    const [k, s, p, C, O, H, W] of [
+      [1, 1, 0, 256, 64, 8, 6],
+      [3, 1, 1, 64, 64, 8, 6],
+      [3, 2, 1, 64, 128, 8, 6],
+      [1, 2, 0, 96, 32, 8, 6],
+      // C·k·k and the output pixels not multiples of 4: the scalar tails of the unfold and the epilogue.
+      [1, 1, 0, 65, 24, 7, 5],
+      [3, 1, 1, 13, 16, 5, 3],
+    ]
   ) {
-    Deno.test(`smallMapConv2d N=${N} k${k} s${s} p${p} ${C}→${O} matches ops.conv2d`, async () => {
-      const x = rand([N, C, 8, 6]), w = rand([O, C, k, k]), b = rand([O]);
+    Deno.test(`smallMapConv2d N=${N} k${k} s${s} p${p} ${C}→${O} ${H}×${W} matches ops.conv2d`, async () => {
+      const x = rand([N, C, H, W]), w = rand([O, C, k, k]), b = rand([O]);
       const geo = { stride: s, padding: p, bias: b };
       const plain = ops.conv2d(x, w, geo);
       const r = rand(plain.shape as number[]);

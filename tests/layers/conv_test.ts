@@ -1,8 +1,10 @@
 // Conv1d (features-last, stride/padding/dilation/groups, fused epilogue) and GroupConv1d against
-// direct loops on the host. Tolerance 1e-5 absolute on values of order 1.
+// direct loops on the host. Tolerance 1e-5 absolute on values of order 1. Conv2d / ConvTranspose2d's eval-mode
+// packed-weight cache.
 import assert from "node:assert/strict";
 import { initEngine, tensor, tidy } from "../../engine/mod.ts";
-import { Conv1d, GroupConv1d } from "../../layers/mod.ts";
+import { cachedConvPacks } from "../../engine/kernels/conv.ts";
+import { Conv1d, Conv2d, ConvTranspose2d, GroupConv1d } from "../../layers/mod.ts";
 
 await initEngine();
 
@@ -113,4 +115,21 @@ Deno.test("GroupConv1d: unequal groups, dilation, each group sees only its chann
     }
   }
   gc.dispose();
+});
+
+Deno.test("Conv2d / ConvTranspose2d eval mode: packed weights cached across calls, dropped by train()", async () => {
+  const conv = new Conv2d(16, 16, 3, { padding: 1 });
+  const deconv = new ConvTranspose2d(16, 8, 4, { stride: 2, padding: 1 });
+  conv.eval();
+  deconv.eval();
+  const x = tensor(Float32Array.from({ length: 16 * 6 * 8 }, (_, i) => Math.cos(i)), [1, 16, 6, 8]);
+  const before = cachedConvPacks();
+  const run = () => tidy(() => deconv.forward(conv.forward(x, { activation: "relu" })));
+  const a = run(), b = run();
+  assert.equal(cachedConvPacks(), before + 2);
+  assert.deepEqual(await b.read(), await a.read());
+  conv.train();
+  deconv.train();
+  assert.equal(cachedConvPacks(), before, "train() releases the packed copies");
+  for (const t of [a, b, x]) t.dispose();
 });
