@@ -164,7 +164,9 @@ for (const [b, r] of results) {
         : " | torch n/a"),
   );
 }
-console.log(`cached weight copies (matmul textures + packed conv windows): ${(copies / 2 ** 20).toFixed(0)} MiB`);
+console.log(
+  `cached weight copies (matmul textures + packed conv windows): ${(copies / 2 ** 20).toFixed(0)} MiB`,
+);
 console.log(
   `refine 1 person, flip test (2 network passes + crop + heatmaps + decode): ${refine.wall.toFixed(0)} ms`,
 );
