@@ -29,6 +29,7 @@
  */
 
 import { InputError } from "../engine/errors.ts";
+import { mirrorPoses } from "../pose/mirror.ts";
 import { setWeightDtype, type WeightDtype } from "../layers/linear.ts";
 import { tensor, tidy } from "../engine/tensor.ts";
 import { parseSafetensors, readSafetensors, type SafetensorsFile } from "../engine/safetensors.ts";
@@ -61,6 +62,12 @@ export interface LiftOptions {
   image?: { width: number; height: number };
   /** Frames per batch (default 1024). */
   batchSize?: number;
+  /**
+   * Flip testing (VideoPose3D / SRNet evaluate this way by default): also lift the mirrored input
+   * (x → image width − x, left/right joints swapped, masks too), mirror that prediction back and average
+   * the two. Twice the work. Default false.
+   */
+  flipTest?: boolean;
   /**
    * `"h36m-camera"` (default): pixels as they are; `"auto"`: per-pose similarity into the training
    * distribution. `true` / `false` are accepted as `"auto"` / `"h36m-camera"`.
@@ -284,6 +291,20 @@ class CheckpointLifter implements Lifter {
   async lift(keypoints2d: Float32Array, options: LiftOptions = {}): Promise<Float32Array> {
     // Validate here so that a bad call fails before anything is uploaded.
     this.#prepare(keypoints2d, { ...options, batchSize: 1 }, true);
+    if (options.flipTest) {
+      const plain = { ...options, flipTest: false };
+      const y = await this.lift(keypoints2d, plain);
+      const report = this.lastReport;
+      const width = (options.image ?? this.meta.normalization.input2d.image).width;
+      const mirrored = mirrorPoses(Float32Array.from(keypoints2d), { dims: 2, width });
+      const mask = options.mask
+        ? mirrorPoses(Float32Array.from(options.mask), { dims: 1, swapOnly: true })
+        : undefined;
+      const m = mirrorPoses(await this.lift(mirrored, { ...plain, mask }), { dims: 3 });
+      for (let i = 0; i < y.length; i++) y[i] = (y[i] + m[i]) / 2;
+      this.lastReport = report;
+      return y;
+    }
     const frames = keypoints2d.length / 34;
     const out = new Float32Array(frames * 51);
     let at = 0;

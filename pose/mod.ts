@@ -9,6 +9,7 @@ export * from "./skeletons.ts";
 export * from "./convert.ts";
 export * from "./cameras.ts";
 export * from "./normalize.ts";
+export * from "./mirror.ts";
 export * from "./bvh.ts";
 export * from "./h36m.ts";
 export * from "./formats/pose_json.ts";

@@ -93,7 +93,7 @@ const H36M_HELP = `posegpu eval h36m — Human3.6M Protocol #1 (MPJPE) and #2 (P
 Usage:
   posegpu eval h36m --data DIR --weights W.safetensors [--subjects S9,S11] [--input gt|sh]
                     [--rare R [--train-data DIR] [--train-subjects LIST]] [--json] [--svg chart.svg]
-                    [--batch N]
+                    [--batch N] [--flip-test]
 
 Lifts every frame of every sequence × camera of the test subjects with a posegpu checkpoint (posegpu
 train, or the shipped weights/) and reports MPJPE (root-aligned) and P-MPJPE (similarity-aligned) in mm
@@ -120,6 +120,8 @@ Options:
                          "hard_joints":…,"bone_length":{"average":…,"per_segment":{…}}}
   --svg FILE             also write a per-action bar chart (MPJPE and P-MPJPE)
   --batch N              frames per GPU batch (default 1024)
+  --flip-test            also lift the mirrored 2D and average with the mirrored-back 3D (how VideoPose3D
+                         and SRNet evaluate by default; twice the work)
   --weights-dtype T      f32 (default) or f16: Linear weights stored as f16 (adapters with shader-f16)
   -h, --help             this help
 
@@ -177,6 +179,7 @@ async function runH36m(args: string[]): Promise<number> {
       svg: { type: "string" },
       batch: { type: "string" },
       "weights-dtype": { type: "string" },
+      "flip-test": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -223,6 +226,7 @@ async function runH36m(args: string[]): Promise<number> {
     return await lifter.lift(kp, {
       image: { width: meta.camera.resW, height: meta.camera.resH },
       batchSize: batch,
+      flipTest: values["flip-test"],
     });
   };
   const result = await runH36mProtocol(lift, source, {

@@ -129,6 +129,8 @@ export interface LiftDocumentOptions {
   batchSize?: number;
   /** Input mapping of the lifter (see `LiftOptions.normalizeInput`; default "h36m-camera"). */
   normalizeInput?: LiftOptions["normalizeInput"];
+  /** Flip testing (see `LiftOptions.flipTest`; default false). */
+  flipTest?: boolean;
   /** Image size of the 2D keypoints when the document does not know it. */
   image?: ImageSize | null;
   /** Conversion to H36M-17: joints scored below this are missing (default `LIFT_MIN_SCORE`). */
@@ -202,6 +204,7 @@ export async function liftPoseDocument(
       image,
       batchSize: options.batchSize,
       normalizeInput: options.normalizeInput,
+      flipTest: options.flipTest,
     });
     out.set(y, s * 51);
     options.onProgress?.(e, n);
@@ -284,6 +287,7 @@ Options:
   --min-score X      joints scored below X are missing (default ${LIFT_MIN_SCORE}; posegpu convert uses ${DEFAULT_MIN_SCORE})
   --min-joints N     fewest present H36M-17 joints to lift a person-frame (default ${MIN_JOINTS})
   --batch-size N     network batch size (default: the lifter's)
+  --flip-test        also lift the mirrored 2D and average with the mirrored-back 3D (twice the work)
   --weights-dtype T  f32 (default) or f16: store the Linear weights as f16 on adapters with shader-f16
                      (half the weight bytes; outputs move by hundredths of a mm)
   --track ID         BVH output: which track (default: the first)
@@ -321,6 +325,7 @@ export const command: Command = {
       "min-joints": { type: "string" },
       "batch-size": { type: "string" },
       "weights-dtype": { type: "string" },
+      "flip-test": { type: "boolean", default: false },
       track: { type: "string" },
       view: { type: "string" },
       json: { type: "boolean", default: false },
@@ -397,6 +402,7 @@ export const command: Command = {
       const result = await liftPoseDocument(lifter, doc, {
         batchSize: batch,
         normalizeInput: normalize,
+        flipTest: values["flip-test"] as boolean,
         image,
         minScore,
         minJoints,

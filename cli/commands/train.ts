@@ -47,6 +47,9 @@ Options:
                           dual_channel a Martinez checkpoint starts its basic network (basic.*)
   --best FILE             also keep the checkpoint of lowest validation MPJPE so far in FILE (--out
                           always holds the latest)
+  --augment none|flip     training augmentation: flip mirrors half the samples (2D and 3D x negated,
+                          left/right swapped), as VideoPose3D / SRNet train (default flip for srnet,
+                          srnet_fc, videopose; none for martinez, dual_channel)
   --seed N                seed of initialisation, shuffling and dropout (default 0)
   --max-steps N           stop after N optimiser steps in total
   --log-every N           read the loss and print progress every N steps (default 100)
@@ -102,6 +105,7 @@ async function runTrain(args: string[]): Promise<number> {
       init: { type: "string" },
       best: { type: "string" },
       seed: { type: "string" },
+      augment: { type: "string" },
       "max-steps": { type: "string" },
       "log-every": { type: "string" },
       "val-stride": { type: "string" },
@@ -171,6 +175,7 @@ async function runTrain(args: string[]): Promise<number> {
     init: values.init,
     best: values.best,
     seed: integer("--seed", values.seed, 0),
+    augment: augmentOf(values.augment),
     maxSteps: integer("--max-steps", values["max-steps"]),
     logEvery: integer("--log-every", values["log-every"], 100),
     valStride: integer("--val-stride", values["val-stride"], 1),
@@ -183,6 +188,11 @@ async function runTrain(args: string[]): Promise<number> {
       }; wrote ${result.out}`,
   );
   return 0;
+}
+
+function augmentOf(v: string | undefined): "none" | "flip" | undefined {
+  if (v === undefined || v === "none" || v === "flip") return v;
+  throw new InputError(`train: --augment must be none or flip, got "${v}"`);
 }
 
 /** `posegpu train`. */

@@ -47,6 +47,7 @@ import {
 } from "./codec.ts";
 import { commonImageSize, loadH36mPoses, type PoseSet } from "./h36m_data.ts";
 import { H36M_17 } from "../../pose/skeletons.ts";
+import { mirrorPoses } from "../../pose/mirror.ts";
 
 /** Options of `trainLifter`. */
 export interface TrainOptions {
@@ -86,6 +87,13 @@ export interface TrainOptions {
    * so a later, worse checkpoint would otherwise replace a better one).
    */
   best?: string;
+  /**
+   * Training augmentation: "flip" mirrors each sample with probability ½ (2D x → −x in screen-normalised
+   * coordinates, 3D x → −x, left/right joints swapped), as VideoPose3D / SRNet train by default; "none"
+   * turns it off. Default "flip" for the screen-normalised models (srnet, srnet_fc, videopose), "none" for
+   * the z-scored Martinez family (its reference does not flip, and a flip does not commute with z-scores).
+   */
+  augment?: "none" | "flip";
   /** Seed (default 0). */
   seed?: number;
   /** Stop after this many optimiser steps in total (counting a resumed run's earlier steps). */
@@ -161,8 +169,8 @@ interface Task {
   inputShape(b: number): number[];
   /** Target shape of a batch of `b`. */
   targetShape(b: number): number[];
-  /** Fills a batch of inputs and targets for samples `idx`. */
-  fill(set: Encoded, idx: ArrayLike<number>, x: Float32Array, y: Float32Array): void;
+  /** Fills a batch of inputs and targets for samples `idx`; samples `i` with `flip?.[i]` mirrored. */
+  fill(set: Encoded, idx: ArrayLike<number>, x: Float32Array, y: Float32Array, flip?: Uint8Array): void;
   /** The loss of one batch (training mode). */
   loss(model: LiftingModel, x: Tensor, y: Tensor): Tensor;
 }
@@ -232,15 +240,17 @@ function makeTask(name: string, model: LiftingModel): Task {
   return {
     inputShape: (b) => [b, rf, 17, 2],
     targetShape: (b) => [b, 1, 17, 3],
-    fill: (set, idx, x, y) => {
+    fill: (set, idx, x, y, flip) => {
       for (let i = 0; i < idx.length; i++) {
         const s = idx[i];
         for (let t = 0; t < rf; t++) {
           // Edge frames repeat (VideoPose3D pads each sequence with its first/last frame).
           const f = Math.min(Math.max(s - pad + t, set.clipStart[s]), set.clipEnd[s] - 1);
           x.set(set.x.subarray(f * 34, f * 34 + 34), (i * rf + t) * 34);
+          if (flip?.[i]) mirrorPoses(x.subarray((i * rf + t) * 34, (i * rf + t) * 34 + 34), { dims: 2 });
         }
         y.set(set.y.subarray(s * 51, s * 51 + 51), i * 51);
+        if (flip?.[i]) mirrorPoses(y.subarray(i * 51, i * 51 + 51), { dims: 3 });
       }
     },
     loss: (m, x, y) => {
@@ -250,6 +260,13 @@ function makeTask(name: string, model: LiftingModel): Task {
       return ops.mean(norm);
     },
   };
+}
+
+/** The samples of step `step` to mirror (a pure function of seed and step, so resumed runs agree). */
+function flipMask(seed: number, step: number, n: number, out: Uint8Array): Uint8Array {
+  const rng = new Rng(stepSeed(seed, step) + 0x5eed);
+  for (let i = 0; i < n; i++) out[i] = rng.uniform() < 0.5 ? 1 : 0;
+  return out;
 }
 
 function encode(name: string, config: Record<string, unknown>, norm: Normalization, set: PoseSet): Encoded {
@@ -326,6 +343,15 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     throw new InputError(`train: seed must be a non-negative integer`);
   }
   if (options.resume && options.init) throw new InputError(`train: give --resume or --init, not both`);
+  const augment = options.augment ?? (usesZScore(options.model) ? "none" : "flip");
+  if (augment !== "none" && augment !== "flip") {
+    throw new InputError(`train: augment must be none or flip, got ${augment}`);
+  }
+  if (augment === "flip" && usesZScore(options.model)) {
+    throw new InputError(
+      `train: flip augmentation is for the screen-normalised models (srnet, srnet_fc, videopose), not ${options.model}`,
+    );
+  }
   if (options.best && options.best === options.out) {
     throw new InputError(`train: --best must name another file than --out (${options.out})`);
   }
@@ -417,6 +443,7 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     }, input ${options.input}), ` +
       `${val ? `${val.set.count} validation samples (${valSubjects.join(",")})` : "no validation"}, ` +
       `${model.numParameters()} parameters, batch ${batch}, ${stepsPerEpoch} steps/epoch, ` +
+      `${augment === "flip" ? "flip augmentation, " : ""}` +
       `${
         resumed ? `resuming at step ${step}, ` : options.init ? `from the weights of ${options.init}, ` : ""
       }data ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
@@ -424,6 +451,7 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
 
   const xs = new Float32Array(task.inputShape(batch).reduce((p, d) => p * d, 1));
   const ys = new Float32Array(task.targetShape(batch).reduce((p, d) => p * d, 1));
+  const flips = new Uint8Array(batch);
   const lossLog = new LossLog({ every: logEvery });
   const losses: number[] = [];
   const history: EpochRecord[] = [];
@@ -512,7 +540,13 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
         perm = new Rng(seed * 100_003 + epoch + 1).permutation(trainSet.count);
         permEpoch = epoch;
       }
-      task.fill(train, perm!.subarray(within * batch, within * batch + batch), xs, ys);
+      task.fill(
+        train,
+        perm!.subarray(within * batch, within * batch + batch),
+        xs,
+        ys,
+        augment === "flip" ? flipMask(seed, step, batch, flips) : undefined,
+      );
       const x = tensor(xs, task.inputShape(batch)), y = tensor(ys, task.targetShape(batch));
       try {
         manualSeed(stepSeed(seed, step));

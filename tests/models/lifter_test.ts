@@ -284,6 +284,45 @@ Deno.test("lifter (srnet single frame, screen normalisation) equals the manual f
   await Deno.remove(path);
 });
 
+Deno.test("lifter flipTest averages the lift with the mirrored-back lift of the mirrored input", async () => {
+  const config = { channels: 40, filter_widths: [1, 1, 1] };
+  const { path } = await writeModel("srnet", config, SCREEN);
+  const lifter = await loadLifter(path);
+  const kp = poses(6);
+  const mask = Float32Array.from({ length: 6 * 17 }, (_, i) => (i % 17 === 12 && i < 17 ? 0 : 1));
+  const image = { width: 1000, height: 1000 };
+  const plain = await lifter.lift(kp, { image, mask });
+  // Mirror by hand: x → 1000 − x, joints of H36M-17's left/right pairs swapped (LElbow 12 ↔ RElbow 15).
+  const pairs = [[4, 1], [5, 2], [6, 3], [11, 14], [12, 15], [13, 16]];
+  const swap = (j: number) => pairs.find((p) => p.includes(j))?.find((k) => k !== j) ?? j;
+  const m2 = new Float32Array(kp.length), mm = new Float32Array(mask.length);
+  for (let f = 0; f < 6; f++) {
+    for (let j = 0; j < 17; j++) {
+      const s = swap(j);
+      m2[f * 34 + 2 * j] = 1000 - kp[f * 34 + 2 * s];
+      m2[f * 34 + 2 * j + 1] = kp[f * 34 + 2 * s + 1];
+      mm[f * 17 + j] = mask[f * 17 + s];
+    }
+  }
+  const back = await lifter.lift(m2, { image, mask: mm });
+  const want = new Float32Array(plain.length);
+  for (let f = 0; f < 6; f++) {
+    for (let j = 0; j < 17; j++) {
+      const s = swap(j);
+      for (let c = 0; c < 3; c++) {
+        const b = back[f * 51 + s * 3 + c] * (c === 0 ? -1 : 1);
+        want[f * 51 + j * 3 + c] = (plain[f * 51 + j * 3 + c] + b) / 2;
+      }
+    }
+  }
+  const got = await lifter.lift(kp, { image, mask, flipTest: true });
+  assert.ok(maxDiff(got, want) < 1e-3, `flip test ${maxDiff(got, want)}`);
+  assert.ok(maxDiff(got, plain) > 1e-2, "an untrained network is not mirror-symmetric");
+  assert.equal(lifter.lastReport?.frames, 6, "the report counts the caller's frames once");
+  lifter.dispose();
+  await Deno.remove(path);
+});
+
 Deno.test("lifter rejects SRNet norm=lcn (its outputs need the repository's camera post-processing)", async () => {
   const { path } = await writeModel("srnet", { channels: 40, norm: "lcn" }, SCREEN);
   await assert.rejects(

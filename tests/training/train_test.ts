@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { initEngine } from "../../engine/mod.ts";
 import { exportCheckpoint, loadCheckpoint } from "../../models/checkpoint.ts";
 import { trainLifter, type TrainOptions } from "../../models/training/trainer.ts";
+import { mirrorPoses } from "../../pose/mirror.ts";
 import { loadH36mPoses } from "../../models/training/h36m_data.ts";
 import { main } from "../../cli/main.ts";
 import { writeTinyH36m } from "./_tiny_h36m.ts";
@@ -96,6 +97,58 @@ Deno.test("resume continues at the saved step and matches the uninterrupted run"
     for (let i = 0; i < t.data.length; i++) max = Math.max(max, Math.abs(t.data[i] - u.data[i]));
     assert.ok(max <= 1e-5, `${k}: resumed run differs by ${max}`);
   }
+  await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("mirrorPoses: x mirrored and every left/right pair of H36M-17 swapped (2D and 3D, two poses)", () => {
+  // Pose p, joint j holds (j + 20p, 100 + j[, 200 + j]).
+  for (const [dims, width] of [[2, 0], [3, 0], [2, 1000]]) {
+    const v = new Float32Array(2 * 17 * dims);
+    for (let p = 0; p < 2; p++) {
+      for (let j = 0; j < 17; j++) {
+        for (let c = 0; c < dims; c++) v[(p * 17 + j) * dims + c] = 100 * c + j + 20 * p * +!c;
+      }
+    }
+    mirrorPoses(v, { dims, width });
+    // Hip 0, RHip 1, RKnee 2, RFoot 3, LHip 4, LKnee 5, LFoot 6, …, LShoulder 11 … RWrist 16.
+    const mirror = [0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13];
+    for (let p = 0; p < 2; p++) {
+      for (let j = 0; j < 17; j++) {
+        const src = mirror[j], at = (p * 17 + j) * dims;
+        assert.equal(v[at], width - (src + 20 * p), `pose ${p} joint ${j} x (${dims}D, width ${width})`);
+        for (let c = 1; c < dims; c++) assert.equal(v[at + c], 100 * c + src, `joint ${j} c${c}`);
+      }
+    }
+  }
+  assert.throws(() => mirrorPoses(new Float32Array(35), { dims: 2 }), /not a whole number of 17-joint poses/);
+});
+
+Deno.test("flip augmentation: srnet's default, reproducible on resume, changes the run; martinez refuses it", async () => {
+  const tmp = await Deno.makeTempDir();
+  const cfg = { model: "srnet", config: { channels: 16, filter_widths: [1, 1] }, valSubjects: [] };
+  const run = async (name: string, extra: Partial<TrainOptions>) => {
+    const out = join(tmp, name);
+    await trainLifter(base(out, { ...cfg, maxSteps: 10, ...extra }));
+    return (await loadCheckpoint(out)).stateDict;
+  };
+  const flip = await run("flip.safetensors", {});
+  const plain = await run("plain.safetensors", { augment: "none" });
+  await run("part.safetensors", { maxSteps: 4 });
+  const resumed = await run("part.safetensors", { resume: join(tmp, "part.safetensors") });
+  let diffPlain = 0, diffResumed = 0;
+  for (const [k, t] of flip) {
+    const p = plain.get(k)!.data, r = resumed.get(k)!.data;
+    for (let i = 0; i < t.data.length; i++) {
+      diffPlain = Math.max(diffPlain, Math.abs(t.data[i] - p[i]));
+      diffResumed = Math.max(diffResumed, Math.abs(t.data[i] - r[i]));
+    }
+  }
+  assert.ok(diffResumed <= 1e-5, `resumed flip run differs by ${diffResumed}`);
+  assert.ok(diffPlain > 1e-4, `flip and plain runs should differ (max ${diffPlain})`);
+  await assert.rejects(
+    () => trainLifter(base(join(tmp, "m.safetensors"), { augment: "flip", maxSteps: 1 })),
+    /flip augmentation is for the screen-normalised models/,
+  );
   await Deno.remove(tmp, { recursive: true });
 });
 
