@@ -116,6 +116,7 @@ export function candidateTiles(m: number, n: number): MatmulTile[] {
       { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8, texA: false },
       { kind: "tex", tm: 16, tn: 32, wgx: 8, wgy: 8 },
       { kind: "tex", tm: 16, tn: 32, wgx: 8, wgy: 2, rowOuter: true },
+      { kind: "tex", tm: 24, tn: 32, wgx: 8, wgy: 2, rowOuter: true },
       { kind: "tex", tm: 32, tn: 32, wgx: 8, wgy: 2, rowOuter: true },
     ]
     : [

@@ -305,15 +305,37 @@ export function setTileChooser(c: TileChooser): void {
   chooser = c;
 }
 
+/** Row-outer texture blocks of 32 and 24 rows (two block rows per workgroup: 64 or 48 rows). */
+const TEX_32: MatmulTile = { kind: "tex", tm: 32, tn: 32, wgx: 8, wgy: 2, rowOuter: true };
+const TEX_24: MatmulTile = { kind: "tex", tm: 24, tn: 32, wgx: 8, wgy: 2, rowOuter: true };
+
+/**
+ * The row-outer block, 32 or 24 rows, whose padded work per core is least: a CPU adapter runs whole
+ * workgroups on its cores, so rows padded up to a workgroup's 64 and a workgroup count that does not
+ * divide among the cores are both idle lanes. Measured on lavapipe (2 cores, ms, 32 → 24 rows): PoseFix
+ * layer4 at batch 1, M = 48 (one 48-row workgroup instead of 64): 48×2048×4096 24.9 → 18.5, 48×4608×512
+ * 6.6 → 6.1, 48×2048×512 3.4 → 2.8; layer3 192×2304×256 (4 workgroups instead of 3) 6.9 → 5.9; 384×4608×512
+ * 43.5 vs 43.2 (equal cost, 32 kept); 1024³ keeps 32.
+ */
+function balancedTexTile(m: number, n: number, batch: number): MatmulTile {
+  const cores = Math.max(1, navigator.hardwareConcurrency || 1);
+  const cost = (t: MatmulTile): number => {
+    const rows = t.tm * t.wgy, cols = t.tn * t.wgx;
+    const groups = Math.ceil(m / rows) * Math.ceil(n / cols) * Math.max(1, batch);
+    return Math.ceil(groups / cores) * rows * cols;
+  };
+  return cost(TEX_24) < cost(TEX_32) ? TEX_24 : TEX_32;
+}
+
 /** The built-in tile heuristics, used until a measurement says otherwise. */
-export function defaultTile(m: number, n: number, _k: number, _batch: number, _flags: string): MatmulTile {
+export function defaultTile(m: number, n: number, _k: number, batch: number, _flags: string): MatmulTile {
   if (adapterSummary().isSoftware) {
     // CPU adapters: big register blocks, but keep enough invocations to fill the SIMD lanes of both cores.
     // Texture operands (matmul_tex.ts) beat storage-buffer loads on lavapipe by ~1.5× at these sizes
     // (1024³: 22 vs 14, 64×1024×1024: 25 vs 15 GFLOP/s in one A/B run); other cases fall back to "reg".
     // Row-outer 32×32 blocks (matmul_tex.ts) from 64 rows: 1024³ 47 vs 32 GFLOP/s for 16×16, 64×1024×1024
     // 40 vs 21, 1024×1024×32 26 vs 21 (one A/B run on lavapipe).
-    if (m >= 64 && n >= 256) return { kind: "tex", tm: 32, tn: 32, wgx: 8, wgy: 2, rowOuter: true };
+    if (m >= 32 && n >= 256) return balancedTexTile(m, n, batch);
     if (m >= 256 && n >= 256) return { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8 };
     if (m >= 32 && n >= 64) return { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 4 };
     // Narrow outputs of long batches (the lifters' last layer, 1024×48×1024: 11.8 vs 8.2 GFLOP/s est.).
