@@ -359,12 +359,7 @@ ${accList.map((a, i) => `    ${a} = ini[${i}];`).join("\n")}
     s += `    }\n`;
   }
   s += `  }
-  let hb = PF(26u); let slope = PF(27u); let hr = PF(28u);
-  // Residual weight before (ResNet tails: residualFirst) and after the activation.
-  let hf = select(0.0, hr, P(29u) != 0u); let ha = hr - hf;
-  let nb = arrayLength(&Bias) - 1u; let nr = arrayLength(&R) - 1u;
-  let live = gi < total;
-  var accs = array<vec4<f32>, ${tm * tn4}>(${accList.join(", ")});
+${TILED_EPILOGUE_WORDS}  var accs = array<vec4<f32>, ${tm * tn4}>(${accList.join(", ")});
   for (var m = 0u; m < ${tm}u; m++) {
     let oc = ob * ${tm}u + m;
     if (live && oc < Og) {
@@ -393,6 +388,14 @@ ${accList.map((a, i) => `    ${a} = ini[${i}];`).join("\n")}
   s += `}\n`;
   return s;
 }
+
+/** The epilogue's uniform words, shared by both tiled layouts. */
+const TILED_EPILOGUE_WORDS = `  let hb = PF(26u); let slope = PF(27u); let hr = PF(28u);
+  // Residual weight before (ResNet tails: residualFirst) and after the activation.
+  let hf = select(0.0, hr, P(29u) != 0u); let ha = hr - hf;
+  let nb = arrayLength(&Bias) - 1u; let nr = arrayLength(&R) - 1u;
+  let live = gi < total;
+`;
 
 /** Declarations and the uniform block shared by both tiled layouts. */
 function tiledHeader(v: TiledVariant, xt: string, yt: string): string {
@@ -499,12 +502,7 @@ ${accList.map((a, i) => `    ${a} = ini[${i}];`).join("\n")}
     s += `    }\n`;
   }
   s += `  }
-  let hb = PF(26u); let slope = PF(27u); let hr = PF(28u);
-  // Residual weight before (ResNet tails: residualFirst) and after the activation.
-  let hf = select(0.0, hr, P(29u) != 0u); let ha = hr - hf;
-  let nb = arrayLength(&Bias) - 1u; let nr = arrayLength(&R) - 1u;
-  let live = gi < total;
-`;
+${TILED_EPILOGUE_WORDS}`;
   s += `  var accs = array<vec4<f32>, ${tm * tn4}>(${accList.join(", ")});
   for (var m = 0u; m < ${tm}u; m++) {
     let oc = ob * ${tm}u + m;
@@ -873,6 +871,11 @@ function runTiled(x: Tensor, w: Tensor, g: Geom, e: ConvEpilogue, out: Tensor, p
 // Direct forward kernel
 // ---------------------------------------------------------------------------------------------------
 
+/** The direct kernels' epilogue of `acc` at output `gi` (channel `o`): words 17–20 of their uniforms. */
+const DIRECT_EPILOGUE = `  let r = R[min(gi, arrayLength(&R) - 1u)] * PF(19u); let first = P(20u) != 0u;
+  let a = acc + Bias[min(o, arrayLength(&Bias) - 1u)] * PF(17u) + select(0.0, r, first);
+  Y[gi] = select(a * PF(18u), a, a > 0.0) + select(r, 0.0, first);`;
+
 const DIRECT_FWD = `@group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> Wt: array<f32>;
 @group(0) @binding(2) var<storage, read> Bias: array<f32>;
@@ -901,9 +904,7 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
       }
     }
   }
-  let r = R[min(gi, arrayLength(&R) - 1u)] * PF(19u); let first = P(20u) != 0u;
-  let a = acc + Bias[min(o, arrayLength(&Bias) - 1u)] * PF(17u) + select(0.0, r, first);
-  Y[gi] = select(a * PF(18u), a, a > 0.0) + select(r, 0.0, first);
+${DIRECT_EPILOGUE}
 }`;
 
 function runDirect(x: Tensor, w: Tensor, g: Geom, e: ConvEpilogue, out: Tensor): void {
@@ -1089,9 +1090,7 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
       }
     }
   }
-  let r = R[min(gi, arrayLength(&R) - 1u)] * PF(19u); let first = P(20u) != 0u;
-  let a = acc + Bias[min(o, arrayLength(&Bias) - 1u)] * PF(17u) + select(0.0, r, first);
-  Y[gi] = select(a * PF(18u), a, a > 0.0) + select(r, 0.0, first);
+${DIRECT_EPILOGUE}
 }`;
 
 /**

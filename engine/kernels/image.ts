@@ -781,15 +781,20 @@ function epilogueWords(o: ChannelEpilogueOptions): number[] {
   return [act === "none" ? 1 : act === "relu" ? 0 : o.alpha ?? 0.01];
 }
 
-const EPI = `fn epi(z: f32, o: u32, k: u32) -> f32 {
+/** WGSL `epi(z, channel, index)`: bias, residual before or after the activation, over `t` values. */
+function epiSource(t: "f32" | "vec4<f32>"): string {
+  return `fn epi(z: ${t}, o: u32, k: u32) -> ${t} {
   var a = z + select(0.0, Bias[min(o, arrayLength(&Bias) - 1u)], P(4u) != 0u);
-  let r = select(0.0, R[min(k, arrayLength(&R) - 1u)], P(5u) != 0u);
+  let r = select(${t}(0.0), R[min(k, arrayLength(&R) - 1u)], P(5u) != 0u);
   let first = P(6u) != 0u;
   if (first) { a = a + r; }
-  a = select(a * PF(7u), a, a > 0.0);
+  a = select(a * PF(7u), a, a > ${t}(0.0));
   if (!first) { a = a + r; }
   return a;
 }`;
+}
+
+const EPI = epiSource("f32");
 
 const CHANNEL_EPI = `${storageDecl([{ name: "Z" }, { name: "Bias" }, { name: "R" }], [{ name: "Y" }])}${
   uniformDecl(4, 8)
@@ -808,15 +813,7 @@ function channelEpiloguePixelMajorSource(vec: boolean): string {
   return `${
     storageDecl([{ name: "Z" }, { name: "Bias" }, { name: "R", type: t }], [{ name: "Y", type: t }])
   }${uniformDecl(4, 8)}
-fn epi(z: ${t}, o: u32, k: u32) -> ${t} {
-  var a = z + select(0.0, Bias[min(o, arrayLength(&Bias) - 1u)], P(4u) != 0u);
-  let r = select(${t}(0.0), R[min(k, arrayLength(&R) - 1u)], P(5u) != 0u);
-  let first = P(6u) != 0u;
-  if (first) { a = a + r; }
-  a = select(a * PF(7u), a, a > ${t}(0.0));
-  if (!first) { a = a + r; }
-  return a;
-}
+${epiSource(t)}
 ${flatMain(64)}  if (gi >= P(0u)) { return; }
   let inner = P(1u); let C = P(2u); let o = gi % C; let n = gi / C;
   let zb = n * inner * C + o;

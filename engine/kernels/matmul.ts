@@ -333,10 +333,9 @@ export function defaultTile(m: number, n: number, _k: number, batch: number, _fl
     // CPU adapters: big register blocks, but keep enough invocations to fill the SIMD lanes of both cores.
     // Texture operands (matmul_tex.ts) beat storage-buffer loads on lavapipe by ~1.5× at these sizes
     // (1024³: 22 vs 14, 64×1024×1024: 25 vs 15 GFLOP/s in one A/B run); other cases fall back to "reg".
-    // Row-outer 32×32 blocks (matmul_tex.ts) from 64 rows: 1024³ 47 vs 32 GFLOP/s for 16×16, 64×1024×1024
-    // 40 vs 21, 1024×1024×32 26 vs 21 (one A/B run on lavapipe).
+    // Row-outer 32×32 blocks (matmul_tex.ts): 1024³ 47 vs 32 GFLOP/s for 16×16, 64×1024×1024 40 vs 21,
+    // 1024×1024×32 26 vs 21 (one A/B run on lavapipe); 24-row blocks where they pad less (balancedTexTile).
     if (m >= 32 && n >= 256) return balancedTexTile(m, n, batch);
-    if (m >= 256 && n >= 256) return { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 8 };
     if (m >= 32 && n >= 64) return { kind: "tex", tm: 16, tn: 16, wgx: 8, wgy: 4 };
     // Narrow outputs of long batches (the lifters' last layer, 1024×48×1024: 11.8 vs 8.2 GFLOP/s est.).
     if (m >= 256 && n >= 16) return { kind: "tex", tm: 16, tn: 8, wgx: 8, wgy: 4 };
