@@ -34,10 +34,8 @@ await initEngine();
 manualSeed(0);
 const model = createModel(values.model, config);
 const image = values.model === "posefix" || values.model === "pose_resnet";
-// Image models are profiled as they infer: BatchNorm folded into the convolutions.
-if (image && values.mode !== "train") {
-  await model.foldBatchNorm();
-}
+// Inference is profiled as models infer: BatchNorm folded into the linear layers and convolutions.
+if (values.mode !== "train") await model.foldBatchNorm();
 const rf = (model as unknown as { receptiveField?: () => number }).receptiveField?.() ?? 1;
 const inputShape = values.model === "martinez" || values.model === "dual_channel"
   ? [B, 32]

@@ -82,6 +82,8 @@ export class Tensor {
   // The autograd tape retains tensors it saved for backward: a dispose() meanwhile waits for release().
   #holds = 0;
   #disposeOnRelease = false;
+  // Tensors derived from this one and cached with it (see `derived`), disposed together with it.
+  #derived: Map<string, Tensor> | null = null;
 
   /** Wraps a buffer (engine-internal; use `tensor()`/`zeros()` or the ops). */
   constructor(buf: GpuBuffer, shape: readonly number[], dtype: DType = "f32") {
@@ -125,11 +127,29 @@ export class Tensor {
     if (this.#holds > 0 && --this.#holds === 0 && this.#disposeOnRelease) this.dispose();
   }
 
+  /**
+   * A tensor computed from this one (engine-internal: e.g. the inverse of an index list for gather's
+   * backward), built once per `key` and disposed together with this tensor.
+   */
+  derived(key: string, build: () => Tensor): Tensor {
+    this.#derived ??= new Map();
+    let t = this.#derived.get(key);
+    if (!t) {
+      t = keep(build());
+      this.#derived.set(key, t);
+    }
+    return t;
+  }
+
   /** Returns the buffer (and any `grad`) to the pool. Pending commands that read it still see its data. */
   dispose(): void {
     if (this.#holds > 0) {
       this.#disposeOnRelease = true;
       return;
+    }
+    if (this.#derived) {
+      for (const t of this.#derived.values()) t.dispose();
+      this.#derived = null;
     }
     if (this.grad) {
       this.grad.dispose();
@@ -230,7 +250,17 @@ export function tensor(
   let host: Float32Array | Int32Array = arr;
   if (dtype === "f32" && arr instanceof Int32Array) host = Float32Array.from(arr);
   if (dtype === "i32" && arr instanceof Float32Array) host = Int32Array.from(arr);
-  return new Tensor(backend().upload(host, { bytes: arr.length * 4 }), s, dtype);
+  const t = new Tensor(backend().upload(host, { bytes: arr.length * 4 }), s, dtype);
+  // Index lists keep a host copy: what depends only on them (gather's inverse) is built on the host.
+  if (dtype === "i32") hostIndices.set(t, host === data ? Int32Array.from(host) : host as Int32Array);
+  return t;
+}
+
+const hostIndices = new WeakMap<Tensor, Int32Array>();
+
+/** The host values of an `i32` tensor created from host data by `tensor()`; undefined otherwise. */
+export function hostIndexValues(t: Tensor): Int32Array | undefined {
+  return hostIndices.get(t);
 }
 
 /** A tensor filled with zeros. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { InputError, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { InputError, ops, type Tensor } from "../engine/mod.ts";
 import { Conv1d } from "./conv1d.ts";
 import { ModuleList } from "./container.ts";
 import type { Rng } from "./init.ts";
@@ -137,9 +137,9 @@ export class GroupConv1d extends Module {
       let xg: Tensor;
       if (cp !== b - a) {
         // Slice and zero-pad in one gather (indices past the end read 0).
-        const idx = this.cached(
+        const idx = this.cachedIndex(
           `in${g}`,
-          () => tensor(Int32Array.from({ length: cp }, (_, i) => (i < b - a ? a + i : -1))),
+          () => Int32Array.from({ length: cp }, (_, i) => (i < b - a ? a + i : -1)),
         );
         xg = ops.gather(cols, idx, { axis });
       } else {
@@ -160,7 +160,7 @@ export class GroupConv1d extends Module {
       });
     });
     let y = parts.length === 1 ? parts[0] : ops.concat(parts, { axis: 1 });
-    if (padded) y = ops.gather(y, this.cached("unpad", () => tensor(this.#unpadIndex())), { axis: 1 });
+    if (padded) y = ops.gather(y, this.cachedIndex("unpad", () => this.#unpadIndex()), { axis: 1 });
     return options.residual && (!single || padded) ? ops.add(y, ops.reshape(options.residual, y.shape)) : y;
   }
 
@@ -184,10 +184,20 @@ export class GroupConv1d extends Module {
     const o = conv.outChannels, op = ceil4(o);
     const key = `${g}:${conv.folded ? "folded" : "raw"}`;
     const weight = this.cached(`w${key}`, () => {
-      // [out, in, k] → [k, in, out], zero-padded to [k, c_pad, out_pad], then flattened tap-major.
-      let w = ops.permute(conv.effectiveWeight(), [2, 1, 0]);
-      if (cp !== cin || op !== o) w = ops.pad(w, [[0, 0], [0, cp - cin], [0, op - o]]);
-      return ops.reshape(w, [this.kernelSize * cp, op]);
+      // [out, in, k] → [k, in, out], zero-padded to [k, c_pad, out_pad], flattened tap-major: one gather
+      // (a training step rebuilds it, and a permute + pad + fill was three dispatches per group).
+      const k = this.kernelSize;
+      const idx = this.cachedIndex(`w${g}`, () => {
+        const out = new Int32Array(k * cp * op).fill(-1);
+        for (let j = 0; j < k; j++) {
+          for (let c = 0; c < cin; c++) {
+            for (let oo = 0; oo < o; oo++) out[(j * cp + c) * op + oo] = (oo * cin + c) * k + j;
+          }
+        }
+        return out;
+      });
+      const flat = ops.reshape(conv.effectiveWeight(), [-1]);
+      return ops.reshape(ops.gather(flat, idx, { axis: 0 }), [k * cp, op]);
     });
     const b = conv.effectiveBias();
     const bias = b && op !== o ? this.cached(`b${key}`, () => ops.pad(b, [[0, op - o]])) : b;

@@ -290,6 +290,19 @@ export abstract class Module {
     return t;
   }
 
+  /**
+   * A constant index tensor (gather maps and the like: nothing derived from the weights), built once and
+   * kept in training mode too, so that a training step does not upload it again.
+   */
+  protected cachedIndex(key: string, build: () => Int32Array): Tensor {
+    let t = this.#cache.get(`index:${key}`);
+    if (!t || t.disposed) {
+      t = keep(tensor(build()));
+      this.#cache.set(`index:${key}`, t);
+    }
+    return t;
+  }
+
   /** Drops one cached derived tensor (see `cached`), e.g. when the form it is cached in changes. */
   protected dropCached(key: string): void {
     const t = this.#cache.get(key);

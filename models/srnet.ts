@@ -50,7 +50,7 @@
  * @module
  */
 
-import { InputError, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { InputError, ops, type Tensor } from "../engine/mod.ts";
 import {
   BatchNorm1d,
   denseUnit,
@@ -348,7 +348,7 @@ export class Srnet extends Module {
     const pointwise = this.receptiveField() === 1;
     // Single-frame models run on rows [N·T, C] with no reshapes between layers.
     let y = ops.reshape(x, pointwise ? [n * t, 34] : [n, t, 34]);
-    y = ops.gather(y, this.cached("regroup", () => tensor(Int32Array.from(this.#regroup))), {
+    y = ops.gather(y, this.cachedIndex("regroup", () => Int32Array.from(this.#regroup)), {
       axis: y.rank - 1,
     });
     const unit = { activation: this.relu, dropout: this.drop };
@@ -369,7 +369,7 @@ export class Srnet extends Module {
     y = this.final_layer.forward(y);
     const frames = pointwise ? t : y.shape[1];
     const rows = pointwise ? y : ops.reshape(y, [n * frames, y.shape[2]]);
-    const kept = ops.gather(rows, this.cached("keep", () => tensor(Int32Array.from(this.#keep))), {
+    const kept = ops.gather(rows, this.cachedIndex("keep", () => Int32Array.from(this.#keep)), {
       axis: 1,
     });
     const out = ops.reshape(kept, [n, frames, 17, 3]);

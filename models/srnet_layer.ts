@@ -180,22 +180,41 @@ export class SplitRecombineLayer extends GroupConv1d {
    */
   packedGateWeight(): Tensor {
     return this.cached("gate_w", () => {
-      const k = this.kernelSize, kh = this.gateWidth;
       if (this.source === "all") return padTo4(this.#packedAllWeight(), 1);
-      const blocks = this.inRanges().map(([a, b], g) => {
-        // [k_out, C_other, k_tap] → [k_tap, C_other, k_out], then zero rows for the group's own channels.
-        const w = ops.permute(this.get_part_info.m_conv.at(g).effectiveWeight(), [2, 1, 0]);
-        const own = zeros([k, b - a, kh]);
-        const parts = [
-          ...(a > 0 ? [ops.slice(w, [{ axis: 1, start: 0, end: a }])] : []),
-          own,
-          ...(a < w.shape[1] ? [ops.slice(w, [{ axis: 1, start: a, end: w.shape[1] }])] : []),
-        ];
-        return ops.reshape(ops.concat(parts, { axis: 1 }), [k * this.inChannels, kh]);
-      });
-      // Zero columns up to a multiple of 4: the matmul kernels are several times faster on aligned widths.
-      return padTo4(ops.concat(blocks, { axis: 1 }), 1);
+      // One gather from the concatenated gate weights (a training step rebuilds this matrix, and the
+      // permute / zero block / slices / concats per group were ~27 dispatches per layer).
+      const convs = this.get_part_info.m_conv.toArray();
+      const flat = ops.concat(convs.map((c) => ops.reshape(c.effectiveWeight(), [-1])), { axis: 0 });
+      const idx = this.cachedIndex("gate_w", () => this.#gateIndex());
+      return ops.reshape(ops.gather(flat, idx, { axis: 0 }), [this.kernelSize * this.inChannels, -1]);
     });
+  }
+
+  /**
+   * Gather map of the packed gate matrix (`--split others`): entry (row j·C + c, column g·kh + o) reads
+   * `m_conv.g.weight[o, c', j]` (c' = c among the other groups' channels) from the concatenation of the
+   * flattened gate weights, or −1 (zero) on group g's own rows and the padding columns.
+   */
+  #gateIndex(): Int32Array {
+    const k = this.kernelSize, kh = this.gateWidth, c = this.inChannels;
+    const ranges = this.inRanges();
+    const cols = Math.ceil((ranges.length * kh) / 4) * 4;
+    const out = new Int32Array(k * c * cols).fill(-1);
+    let base = 0;
+    ranges.forEach(([a, b], g) => {
+      const other = c - (b - a);
+      for (let j = 0; j < k; j++) {
+        for (let ch = 0; ch < c; ch++) {
+          if (ch >= a && ch < b) continue;
+          const cc = ch < a ? ch : ch - (b - a);
+          for (let o = 0; o < kh; o++) {
+            out[(j * c + ch) * cols + g * kh + o] = base + (o * other + cc) * k + j;
+          }
+        }
+      }
+      base += kh * other * k;
+    });
+    return out;
   }
 
   /** `all`: each group's gate weight over every input row (scattered to its layer channels). */

@@ -7,7 +7,7 @@
  */
 
 import { InputError } from "../errors.ts";
-import { numel, stridesOf, type Tensor } from "../tensor.ts";
+import { hostIndexValues, numel, stridesOf, type Tensor, tensor } from "../tensor.ts";
 import {
   compile,
   flatMain,
@@ -21,6 +21,7 @@ import {
 import { broadcastShapes, collapseDims } from "./elementwise.ts";
 import { bnLayout } from "./batch_norm.ts";
 import { backend } from "../backend.ts";
+import { gather } from "./shape.ts";
 
 /** Strides of `shape` broadcast to `target` (0 on broadcast dimensions), right-aligned. */
 function bstrides(shape: readonly number[], target: readonly number[]): number[] {
@@ -287,10 +288,13 @@ ${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u);
  * Backward of `gather(x, indices, {axis})`: `dx[o, l, i] = Σ_{j: I[j] = l} g[o, j, i]` (a repeated index
  * accumulates; out-of-range indices contribute nothing, as the forward read 0 there).
  *
- * Two dispatches: the inverse of the index list as CSR (`start[l]`, then the j with `I[j] = l` in
- * ascending order), then each output element sums only its own rows. The direct form — every output
+ * The inverse of the index list as CSR (`start[l]`, then the j with `I[j] = l` in ascending order), then
+ * one dispatch in which each output element sums only its own rows. The direct form — every output
  * element scanning all k indices — cost outer·len·inner·k and took 90 % of an SRNet training step.
- * The sum runs over ascending j either way, so results are unchanged bit for bit.
+ * An index list created from host data (all of the models') gets its inverse by a counting sort on the
+ * host, cached with the index tensor: O(k + len) once, where the GPU form is O(k²) per step (it stalled
+ * training once weights were packed by a gather of k ≈ 10⁵–10⁶). Either way the sum runs over
+ * ascending j, so results are unchanged bit for bit.
  */
 export function gatherBackward(
   g: Tensor,
@@ -300,7 +304,77 @@ export function gatherBackward(
   const axis = normAxis(options.axis, options.shape.length);
   const outer = numel(options.shape.slice(0, axis)), len = options.shape[axis];
   const inner = numel(options.shape.slice(axis + 1)), k = indices.size;
+  const host = hostIndexValues(indices);
+  // An injective list (a permutation, a padding or a selection: every target at most once) inverts to
+  // another index list, and its backward is a forward gather: one load per element, no CSR walk.
+  const map = host && inverseMap(host, len);
+  if (map) return gather(g, indices.derived(`gather_inverse_map:${len}`, () => tensor(map)), { axis });
   const out = output(options.shape);
+  const csr = host
+    ? indices.derived(`gather_inverse:${len}`, () => tensor(inverseCsr(host, len)))
+    : gpuInverseCsr(indices, len);
+  const code = `${storageDecl([{ name: "G" }, { name: "C", type: "i32" }], [{ name: "D" }])}${
+    uniformDecl(3, 4)
+  }
+${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
+  if (gi >= n) { return; }
+  let o = gi / (len * inner); let l = (gi / inner) % len; let i = gi % inner;
+  var acc = 0.0;
+  for (var p = C[l]; p < C[l + 1u]; p++) { acc += G[(o * k + u32(C[len + 1u + u32(p)])) * inner + i]; }
+  D[gi] = acc;
+}`;
+  runFlat(
+    compile(code, 3, "gather_backward"),
+    [g.buf, csr.buf, out.buf],
+    new Uniforms().int(outer * len * inner, len, inner, k),
+    outer * len * inner,
+  );
+  if (!host) csr.dispose();
+  return out;
+}
+
+/**
+ * `[start[0..len], j…]`: for each target l in [0, len), the positions j with `I[j] = l` in ascending
+ * order (a stable counting sort); out-of-range targets are left out.
+ */
+export function inverseCsr(indices: Int32Array, len: number): Int32Array {
+  const csr = new Int32Array(len + 1 + indices.length);
+  for (const t of indices) if (t >= 0 && t < len) csr[t + 1]++;
+  for (let l = 0; l < len; l++) csr[l + 1] += csr[l];
+  const next = csr.slice(0, len);
+  indices.forEach((t, j) => {
+    if (t >= 0 && t < len) csr[len + 1 + next[t]++] = j;
+  });
+  return csr;
+}
+
+const inverseMaps = new WeakMap<Int32Array, Map<number, Int32Array | null>>();
+
+/**
+ * For an injective index list, `inv[l] = j` where `I[j] = l` (−1 for targets never read); null for a
+ * list with a repeated target (it needs the CSR form). Computed once per list and length.
+ */
+export function inverseMap(indices: Int32Array, len: number): Int32Array | null {
+  let byLen = inverseMaps.get(indices);
+  if (!byLen) inverseMaps.set(indices, byLen = new Map());
+  if (byLen.has(len)) return byLen.get(len)!;
+  let inv: Int32Array | null = new Int32Array(len).fill(-1);
+  for (let j = 0; j < indices.length; j++) {
+    const t = indices[j];
+    if (t < 0 || t >= len) continue;
+    if (inv[t] >= 0) {
+      inv = null;
+      break;
+    }
+    inv[t] = j;
+  }
+  byLen.set(len, inv);
+  return inv;
+}
+
+// The same CSR built on the GPU, for index lists computed there: O(k) per element.
+function gpuInverseCsr(indices: Tensor, len: number): Tensor {
+  const k = indices.size;
   // csr[0..len] = start offsets, csr[len + 1 + p] = the p-th source index j in (target, j) order.
   const csr = output([len + 1 + k], "i32");
   const inverse = `${storageDecl([{ name: "I", type: "i32" }], [{ name: "C", type: "i32" }])}${
@@ -331,24 +405,7 @@ ${flatMain()}  let len = i32(P(0u)); let k = P(1u);
     new Uniforms().int(len, k),
     len + 1 + k,
   );
-  const code = `${storageDecl([{ name: "G" }, { name: "C", type: "i32" }], [{ name: "D" }])}${
-    uniformDecl(3, 4)
-  }
-${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
-  if (gi >= n) { return; }
-  let o = gi / (len * inner); let l = (gi / inner) % len; let i = gi % inner;
-  var acc = 0.0;
-  for (var p = C[l]; p < C[l + 1u]; p++) { acc += G[(o * k + u32(C[len + 1u + u32(p)])) * inner + i]; }
-  D[gi] = acc;
-}`;
-  runFlat(
-    compile(code, 3, "gather_backward"),
-    [g.buf, csr.buf, out.buf],
-    new Uniforms().int(outer * len * inner, len, inner, k),
-    outer * len * inner,
-  );
-  csr.dispose();
-  return out;
+  return csr;
 }
 
 const SQ_WG = 256;

@@ -12,16 +12,9 @@
 // |fd − ⟨∇L, v⟩| ≤ 2e-2·(|⟨∇L, v⟩| + 1e-2·Σ|∇L|·|v|) + 5e-7·Σ|gy·f(x)|/ε
 // (the last term is float32's rounding of L divided by the step: it judges gradients that are truly 0).
 import assert from "node:assert/strict";
-import {
-  backend,
-  initEngine,
-  readAll,
-  readSafetensors,
-  type Tensor,
-  tensor,
-  tidy,
-} from "../../engine/mod.ts";
+import { backend, initEngine, readAll, readSafetensors, Tensor, tensor, tidy } from "../../engine/mod.ts";
 import * as ops from "../../engine/ops.ts";
+import { hostIndexValues } from "../../engine/tensor.ts";
 import { backward, noGrad, param, withGrad, zeroGrad } from "../../engine/autograd.ts";
 import { dropoutMask, manualSeed, Rng } from "../../engine/random.ts";
 import { fixture } from "../_shared.ts";
@@ -333,27 +326,40 @@ Deno.test("batch-norm running statistics follow PyTorch (momentum 0.1, unbiased 
   for (const t of [x, rm, rv]) t.dispose();
 });
 
-Deno.test("gather backward: repeated and out-of-range (zero-padding) indices, against a host scatter-add", async () => {
-  // The indices of a padding gather (-1 and len read 0 forward, so they get no gradient) mixed with repeats.
-  const idx = [3, -1, 0, 3, 5, 1, 3, 0];
-  const [o, len, inner] = [2, 5, 3];
-  const rng = new Rng(11);
-  const xs = rng.fillNormal(new Float32Array(o * len * inner));
-  const gs = rng.fillNormal(new Float32Array(o * idx.length * inner));
-  const x = param(tensor(xs, [o, len, inner]));
-  const gy = tensor(gs, [o, idx.length, inner]);
-  const i = tensor(Int32Array.from(idx));
-  withGrad(() => tidy(() => backward(ops.sum(ops.mul(ops.gather(x, i, { axis: 1 }), gy)))));
-  const want = new Float32Array(xs.length);
-  for (let a = 0; a < o; a++) {
-    idx.forEach((l, j) => {
-      if (l < 0 || l >= len) return;
-      for (let c = 0; c < inner; c++) want[(a * len + l) * inner + c] += gs[(a * idx.length + j) * inner + c];
-    });
-  }
-  close("dx", await x.grad!.read(), want, 1e-6);
-  for (const t of [x, gy, i]) t.dispose();
-});
+// Index lists made from host data get their inverse on the host (an inverse map when no target repeats,
+// else CSR); ones without a host copy (computed on the GPU) on the GPU: all must give the same scatter-add.
+// The indices of a padding gather (-1 and len read 0 forward, so they get no gradient), with and without repeats.
+const gatherCases = [
+  { where: "host", idx: [3, -1, 0, 3, 5, 1, 3, 0] },
+  { where: "host", idx: [4, -1, 0, 5, 2, 1] },
+  { where: "gpu", idx: [3, -1, 0, 3, 5, 1, 3, 0] },
+] as const;
+for (const { where, idx } of gatherCases) {
+  Deno.test(`gather backward (${where} inverse) of [${idx}]: against a host scatter-add`, async () => {
+    const [o, len, inner] = [2, 5, 3];
+    const rng = new Rng(11);
+    const xs = rng.fillNormal(new Float32Array(o * len * inner));
+    const gs = rng.fillNormal(new Float32Array(o * idx.length * inner));
+    const x = param(tensor(xs, [o, len, inner]));
+    const gy = tensor(gs, [o, idx.length, inner]);
+    const i = where === "host"
+      ? tensor(Int32Array.from(idx))
+      : new Tensor(backend().upload(Int32Array.from(idx), { bytes: idx.length * 4 }), [idx.length], "i32");
+    assert.equal(hostIndexValues(i) !== undefined, where === "host");
+    withGrad(() => tidy(() => backward(ops.sum(ops.mul(ops.gather(x, i, { axis: 1 }), gy)))));
+    const want = new Float32Array(xs.length);
+    for (let a = 0; a < o; a++) {
+      idx.forEach((l, j) => {
+        if (l < 0 || l >= len) return;
+        for (let c = 0; c < inner; c++) {
+          want[(a * len + l) * inner + c] += gs[(a * idx.length + j) * inner + c];
+        }
+      });
+    }
+    close("dx", await x.grad!.read(), want, 1e-6);
+    for (const t of [x, gy, i]) t.dispose();
+  });
+}
 
 async function checkDropout(n: number): Promise<void> {
   const p = 0.3, seed = 123456789012;
