@@ -19,15 +19,29 @@
  */
 
 import { InputError } from "./errors.ts";
-import { keep, type Tensor } from "./tensor.ts";
+import { keep, Tensor } from "./tensor.ts";
 import { binary, fill } from "./kernels/elementwise.ts";
+
+/**
+ * A gradient contribution that touches only some entries of its input (the backward of a gather that
+ * selects, pads or permutes): added in place into a gradient the input already has, it costs only those
+ * entries, where materialising it writes the whole zero-filled tensor and then adds it.
+ */
+export interface SparseGrad {
+  /** The input's shape. */
+  readonly shape: readonly number[];
+  /** The contribution as a new full tensor (zeros elsewhere). */
+  materialize(): Tensor;
+  /** Adds the contribution into `target` (same shape) in place. */
+  addInto(target: Tensor): void;
+}
 
 /**
  * Computes the gradients of a node's inputs from the gradient of its output. `needs[i]` says whether
  * input i wants one (return null where it does not). Returned tensors are new, or `g` itself (passed
  * through unchanged); the engine owns and disposes them.
  */
-export type BackwardFn = (g: Tensor, needs: boolean[]) => (Tensor | null)[];
+export type BackwardFn = (g: Tensor, needs: boolean[]) => (Tensor | SparseGrad | null)[];
 
 interface Node {
   inputs: (Tensor | null)[];
@@ -222,17 +236,28 @@ export function backward(loss: Tensor, options: { grad?: Tensor } = {}): void {
         grads.delete(t);
         const res = n.fn(g, n.needs);
         for (let i = 0; i < n.inputs.length; i++) {
-          const inp = n.inputs[i], gi = res[i];
-          if (!inp || !n.needs[i] || !gi) {
-            if (gi && gi !== g && !refs.has(gi)) gi.dispose();
+          const inp = n.inputs[i], r = res[i];
+          if (!inp || !n.needs[i] || !r) {
+            if (r instanceof Tensor && r !== g && !refs.has(r)) r.dispose();
             continue;
           }
-          if (gi.shape.join() !== inp.shape.join()) {
+          if (r.shape.join() !== inp.shape.join()) {
             throw new Error(
-              `autograd: ${n.label} produced a gradient of [${gi.shape.join(", ")}] for an input of [${
+              `autograd: ${n.label} produced a gradient of [${r.shape.join(", ")}] for an input of [${
                 inp.shape.join(", ")
               }]`,
             );
+          }
+          let gi: Tensor;
+          if (r instanceof Tensor) gi = r;
+          else {
+            // In place only into a gradient that nothing else holds (not shared, not the caller's seed).
+            const prev = grads.get(inp);
+            if (prev && refs.get(prev) === 1 && prev !== options.grad) {
+              r.addInto(prev);
+              continue;
+            }
+            gi = r.materialize();
           }
           accumulate(inp, gi);
         }

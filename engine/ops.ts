@@ -25,7 +25,7 @@ import {
   batchNormSums,
   batchNormTrainBackward,
   convWeightGrad,
-  gatherBackward,
+  gatherGrad,
   maxPool2dBackward,
   pointwise,
   resizeBilinearBackward,
@@ -576,7 +576,7 @@ export function gather(x: Tensor, indices: Tensor, options: { axis?: number } = 
   const y = gatherKernel(x, indices, options);
   const axis = normAxis(options.axis ?? 0, x.rank);
   record(y, [x], {
-    backward: (g) => [gatherBackward(g, indices, { shape: x.shape, axis })],
+    backward: (g) => [gatherGrad(g, indices, { shape: x.shape, axis })],
     saved: [indices],
     label: "gather",
   });

@@ -22,6 +22,7 @@ import { broadcastShapes, collapseDims } from "./elementwise.ts";
 import { bnLayout } from "./batch_norm.ts";
 import { backend } from "../backend.ts";
 import { gather } from "./shape.ts";
+import type { SparseGrad } from "../autograd.ts";
 
 /** Strides of `shape` broadcast to `target` (0 on broadcast dimensions), right-aligned. */
 function bstrides(shape: readonly number[], target: readonly number[]): number[] {
@@ -308,7 +309,7 @@ export function gatherBackward(
   // An injective list (a permutation, a padding or a selection: every target at most once) inverts to
   // another index list, and its backward is a forward gather: one load per element, no CSR walk.
   const map = host && inverseMap(host, len);
-  if (map) return gather(g, indices.derived(`gather_inverse_map:${len}`, () => tensor(map)), { axis });
+  if (map) return gather(g, indexTensorOf(indices, map, len), { axis });
   const out = output(options.shape);
   const csr = host
     ? indices.derived(`gather_inverse:${len}`, () => tensor(inverseCsr(host, len)))
@@ -331,6 +332,57 @@ ${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
   );
   if (!host) csr.dispose();
   return out;
+}
+
+function indexTensorOf(indices: Tensor, map: Int32Array, len: number): Tensor {
+  return indices.derived(`gather_inverse_map:${len}`, () => tensor(map));
+}
+
+/**
+ * gather's backward as autograd takes it: for an injective index list from host data a `SparseGrad`
+ * (added in place into a gradient the input already has, it writes only the k gathered entries —
+ * SRNet's groups, each a padded slice of the same rows, no longer write and add a full-width zero-filled
+ * gradient each); otherwise `gatherBackward`.
+ */
+export function gatherGrad(
+  g: Tensor,
+  indices: Tensor,
+  options: { shape: readonly number[]; axis: number },
+): Tensor | SparseGrad {
+  const axis = normAxis(options.axis, options.shape.length);
+  const len = options.shape[axis];
+  const host = hostIndexValues(indices);
+  if (!host || !inverseMap(host, len)) return gatherBackward(g, indices, options);
+  const shape = [...options.shape];
+  return {
+    shape,
+    materialize: () => gatherBackward(g, indices, options),
+    addInto: (target) => scatterAddInto(target, g, indices, { axis }),
+  };
+}
+
+// target[o, I[j], i] += g[o, j, i] for an injective I (no two threads write one element).
+function scatterAddInto(target: Tensor, g: Tensor, indices: Tensor, options: { axis: number }): void {
+  const axis = options.axis;
+  const outer = numel(target.shape.slice(0, axis)), len = target.shape[axis];
+  const inner = numel(target.shape.slice(axis + 1)), k = indices.size;
+  const code = `${storageDecl([{ name: "G" }, { name: "I", type: "i32" }], [{ name: "D" }])}${
+    uniformDecl(3, 4)
+  }
+${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
+  if (gi >= n) { return; }
+  let o = gi / (k * inner); let j = (gi / inner) % k; let i = gi % inner;
+  let t = I[j];
+  if (t < 0 || u32(t) >= len) { return; }
+  let d = (o * len + u32(t)) * inner + i;
+  D[d] = D[d] + G[gi];
+}`;
+  runFlat(
+    compile(code, 3, "gather_backward_add_into"),
+    [g.buf, indices.buf, target.buf],
+    new Uniforms().int(outer * k * inner, len, inner, k),
+    outer * k * inner,
+  );
 }
 
 /**

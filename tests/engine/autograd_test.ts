@@ -361,6 +361,55 @@ for (const { where, idx } of gatherCases) {
   });
 }
 
+Deno.test("gather backward adds in place into a gradient the input already has (several gathers of one tensor)", async () => {
+  // x feeds three injective gathers (padding, selection, permutation) and a product: the later gathers'
+  // contributions go into the existing gradient in place (gather_backward_add_into), not as full tensors.
+  const [o, len, inner] = [2, 5, 3];
+  const lists = [[4, -1, 0], [0, 2, 3, 5], [1, 0, 4, 3, 2]];
+  const rng = new Rng(12);
+  const xs = rng.fillNormal(new Float32Array(o * len * inner));
+  const ws = rng.fillNormal(new Float32Array(o * len * inner));
+  const gs = lists.map((l) => rng.fillNormal(new Float32Array(o * l.length * inner)));
+  const x = param(tensor(xs, [o, len, inner]));
+  const w = tensor(ws, [o, len, inner]);
+  const gys = lists.map((l, n) => tensor(gs[n], [o, l.length, inner]));
+  const idx = lists.map((l) => tensor(Int32Array.from(l)));
+  const labels: string[] = [];
+  const be = backend();
+  const dispatch = be.dispatch.bind(be);
+  be.dispatch = (k, b, opt) => {
+    labels.push(k.label);
+    dispatch(k, b, opt);
+  };
+  try {
+    withGrad(() =>
+      tidy(() => {
+        let loss = ops.sum(ops.mul(x, w));
+        lists.forEach((_, n) => {
+          loss = ops.add(loss, ops.sum(ops.mul(ops.gather(x, idx[n], { axis: 1 }), gys[n])));
+        });
+        backward(loss);
+      })
+    );
+  } finally {
+    be.dispatch = dispatch;
+  }
+  const want = Float32Array.from(ws);
+  lists.forEach((l, n) => {
+    for (let a = 0; a < o; a++) {
+      l.forEach((t, j) => {
+        if (t < 0 || t >= len) return;
+        for (let c = 0; c < inner; c++) {
+          want[(a * len + t) * inner + c] += gs[n][(a * l.length + j) * inner + c];
+        }
+      });
+    }
+  });
+  close("dx", await x.grad!.read(), want, 1e-5);
+  assert.ok(labels.filter((l) => l === "gather_backward_add_into").length >= 2, labels.join(" "));
+  for (const t of [x, w, ...gys, ...idx]) t.dispose();
+});
+
 async function checkDropout(n: number): Promise<void> {
   const p = 0.3, seed = 123456789012;
   const xh = new Float32Array(n).map((_, i) => 1 + (i % 7));
