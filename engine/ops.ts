@@ -63,7 +63,7 @@ import {
   resizeNearest as resizeNearestKernel,
 } from "./kernels/resize.ts";
 import { normAxis } from "./kernels/common.ts";
-import { isRecording, noGrad, record, requiresGrad } from "./autograd.ts";
+import { isRecording, noGrad, record, requiresGrad, type SparseGrad } from "./autograd.ts";
 import { InputError } from "./errors.ts";
 import { nextSeed } from "./random.ts";
 import { type DType, stridesOf, type Tensor } from "./tensor.ts";
@@ -531,7 +531,7 @@ function sliceBackward(
   g: Tensor,
   shape: readonly number[],
   ranges: { axis: number; start?: number; end?: number; step?: number }[],
-): Tensor {
+): SparseGrad {
   const starts = shape.map(() => 0), steps = shape.map(() => 1);
   for (const r of ranges) {
     const a = normAxis(r.axis, shape.length);
@@ -540,14 +540,23 @@ function sliceBackward(
     starts[a] = Math.min(Math.max(s < 0 ? s + len : s, 0), len);
     steps[a] = r.step ?? 1;
   }
-  const out = fill(shape, 0);
   const xs = stridesOf(shape);
-  stridedCopy(g, out, {
+  const block = (accumulate: boolean) => ({
     shape: [...g.shape],
     from: { offset: 0, strides: stridesOf(g.shape) },
     to: { offset: starts.reduce((acc, s, i) => acc + s * xs[i], 0), strides: xs.map((s, i) => s * steps[i]) },
+    accumulate,
   });
-  return out;
+  // Into a gradient x already has, only the slice's entries are added (see SparseGrad).
+  return {
+    shape: [...shape],
+    materialize: () => {
+      const out = fill(shape, 0);
+      stridedCopy(g, out, block(false));
+      return out;
+    },
+    addInto: (target) => stridedCopy(g, target, block(true)),
+  };
 }
 
 /** Constant padding: `pads[i] = [before, after]` per axis (gradient: the unpadded block). */

@@ -26,11 +26,14 @@ export interface StridedView {
   strides: number[];
 }
 
-/** Copies a block of `shape` from a strided view of `src` into a strided view of `dst` (recorded on the GPU). */
+/**
+ * Copies a block of `shape` from a strided view of `src` into a strided view of `dst` (recorded on the GPU);
+ * with `accumulate` it adds into `dst` instead (the view must not write one element twice).
+ */
 export function stridedCopy(
   src: Tensor,
   dst: Tensor,
-  block: { shape: number[]; from: StridedView; to: StridedView },
+  block: { shape: number[]; from: StridedView; to: StridedView; accumulate?: boolean },
 ): void {
   const n = numel(block.shape);
   if (n === 0) return;
@@ -48,7 +51,9 @@ export function stridedCopy(
     uniformDecl(2, 3 + 3 * nd)
   }
 ${flatMain()}  if (gi >= P(0u)) { return; }
-${idx}  D[id] = ${src.dtype === dst.dtype ? "S[is]" : `${dst.dtype}(S[is])`};
+${idx}  D[id] = ${block.accumulate ? "D[id] + " : ""}${
+    src.dtype === dst.dtype ? "S[is]" : `${dst.dtype}(S[is])`
+  };
 }`;
   const u = new Uniforms().int(
     n,
@@ -58,7 +63,8 @@ ${idx}  D[id] = ${src.dtype === dst.dtype ? "S[is]" : `${dst.dtype}(S[is])`};
     ...c.strides[0],
     ...c.strides[1],
   );
-  runFlat(compile(code, 2, `strided_copy:${nd}:${src.dtype}${dst.dtype}`), [src.buf, dst.buf], u, n);
+  const label = `strided_${block.accumulate ? "add" : "copy"}:${nd}:${src.dtype}${dst.dtype}`;
+  runFlat(compile(code, 2, label), [src.buf, dst.buf], u, n);
 }
 
 /** Permutes dimensions (`perm[i]` = which input axis becomes output axis i). */
