@@ -174,18 +174,26 @@ export function gather(x: Tensor, indices: Tensor, options: { axis?: number } = 
   shape[axis] = k;
   const out = output(shape, x.dtype);
   // Out-of-range indices read 0 rather than another row: a wrong index must not silently alias data.
+  // Integer division is scalarised on CPU adapters: the common inner = 1 (and outer = 1) cases skip it.
+  const form = inner !== 1 ? "" : outer === 1 ? ":flat" : ":rows";
+  const locate = form === ":flat"
+    ? "let j = gi; let base = 0u;"
+    : form === ":rows"
+    ? "let o = gi / k; let j = gi - o * k; let base = o * len;"
+    : "let o = gi / (k * inner); let r = gi - o * k * inner; let j = r / inner; let i = r - j * inner;";
+  const read = form ? "X[base + u32(src)]" : "X[(o * len + u32(src)) * inner + i]";
   const code = `${x.dtype === "f16" ? "enable f16;\n" : ""}${
     storageDecl([{ name: "X", type: x.dtype }, { name: "I", type: "i32" }], [{ name: "Y", type: x.dtype }])
   }${uniformDecl(3, 4)}
 ${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
   if (gi >= n) { return; }
-  let o = gi / (k * inner); let j = (gi / inner) % k; let i = gi % inner;
+  ${locate}
   let src = I[j];
   if (src < 0 || u32(src) >= len) { Y[gi] = ${x.dtype}(0); return; }
-  Y[gi] = X[(o * len + u32(src)) * inner + i];
+  Y[gi] = ${read};
 }`;
   runFlat(
-    compile(code, 3, `gather:${x.dtype}`),
+    compile(code, 3, `gather:${x.dtype}${form}`),
     [x.buf, indices.buf, out.buf],
     new Uniforms().int(outer * k * inner, len, inner, k),
     outer * k * inner,

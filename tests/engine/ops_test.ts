@@ -114,6 +114,8 @@ const CASES: Record<string, Case> = {
   concat_axis1: { run: ([a, b]) => concat([a, b], { axis: 1 }) },
   pad: { run: ([x]) => pad(x, [[0, 0], [0, 0], [0, 1], [1, 2]], { value: 0.5 }) },
   gather_axis1: { run: ([x, i]) => gather(x, i, { axis: 1 }) },
+  gather_rows: { run: ([x, i]) => gather(x, i, { axis: 1 }) },
+  gather_flat: { run: ([x, i]) => gather(x, i, { axis: 0 }) },
 };
 for (const ax of [0, 1, 2]) {
   CASES[`sum_axis${ax}`] = { run: ([x]) => sum(x, { axis: ax }) };
