@@ -8,6 +8,7 @@
  */
 
 import { InputError, keep, ops, type Tensor, tensor } from "../engine/mod.ts";
+import { bindingLimit } from "../engine/chunking.ts";
 import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
 import type { FusedEpilogue } from "./linear.ts";
 import { type FoldableLayer, Module } from "./module.ts";
@@ -133,6 +134,31 @@ export class Conv1d extends Module implements FoldableLayer {
         }], expected [N, T, ${this.inChannels}]${this.pointwise ? ` or [M, ${this.inChannels}]` : ""}`,
       );
     }
+    if (x.rank === 3 && !this.pointwise) {
+      // The unfolded input is k× the input: where it would exceed one storage binding (VideoPose3D's
+      // 1024-channel k = 3 layers at training batch 64), run the samples in chunks that fit.
+      const n = x.shape[0], frames = this.outputFrames(x.shape[1]);
+      const perSample = frames * Math.max(this.kernelSize * this.inChannels, this.outChannels) * 4;
+      const per = Math.max(1, Math.floor(bindingLimit() / perSample));
+      if (n > per) {
+        const r = options.residual;
+        // The residual's rows: samples when it is [N, T', O], frames of samples when it is [N·T', O].
+        const unit = r && r.rank === 2 ? frames : 1;
+        const parts: Tensor[] = [];
+        for (let s = 0; s < n; s += per) {
+          const e = Math.min(n, s + per);
+          parts.push(this.#convolve(ops.slice(x, [{ axis: 0, start: s, end: e }]), {
+            ...options,
+            residual: r && ops.slice(r, [{ axis: 0, start: s * unit, end: e * unit }]),
+          }));
+        }
+        return ops.concat(parts, { axis: 0 });
+      }
+    }
+    return this.#convolve(x, options);
+  }
+
+  #convolve(x: Tensor, options: FusedEpilogue): Tensor {
     const rows = x.rank === 2;
     const n = rows ? 0 : x.shape[0];
     const frames = rows ? 0 : this.outputFrames(x.shape[1]);
@@ -145,6 +171,8 @@ export class Conv1d extends Module implements FoldableLayer {
       y = ops.linear(cols, this.unfoldedWeight(0), {
         bias,
         ...options,
+        // The fused residual must have the rows' shape (a [N, T', O] one would not broadcast in backward).
+        residual: options.residual && ops.reshape(options.residual, [cols.shape[0], this.outChannels]),
         weightLayout: "in_out",
         constantWeight: !this.training,
       });

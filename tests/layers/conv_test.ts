@@ -2,7 +2,11 @@
 // direct loops on the host. Tolerance 1e-5 absolute on values of order 1. Conv2d / ConvTranspose2d's eval-mode
 // packed-weight cache.
 import assert from "node:assert/strict";
-import { initEngine, tensor, tidy } from "../../engine/mod.ts";
+import { backend, initEngine, readAll, tensor, tidy } from "../../engine/mod.ts";
+import { backward, param, withGrad, zeroGrad } from "../../engine/autograd.ts";
+import { setBindingLimit } from "../../engine/chunking.ts";
+import { Rng } from "../../engine/random.ts";
+import { seededRng } from "../../layers/init.ts";
 import { cachedConvPacks } from "../../engine/kernels/conv.ts";
 import { Conv1d, Conv2d, ConvTranspose2d, GroupConv1d } from "../../layers/mod.ts";
 
@@ -132,4 +136,55 @@ Deno.test("Conv2d / ConvTranspose2d eval mode: packed weights cached across call
   deconv.train();
   assert.equal(cachedConvPacks(), before, "train() releases the packed copies");
   for (const t of [a, b, x]) t.dispose();
+});
+
+Deno.test("Conv1d: a batch whose unfolded input exceeds one binding runs in chunks of samples, forward and backward", async () => {
+  // Lower the planning limit so that 7 samples of [9 frames, k = 3 × 6 channels] split into chunks of 2.
+  const conv = new Conv1d(6, 5, 3, { dilation: 2, rng: seededRng(4) });
+  conv.train();
+  const rng = new Rng(5);
+  const xs = rng.fillNormal(new Float32Array(7 * 9 * 6));
+  const rs = rng.fillNormal(new Float32Array(7 * 5 * 5));
+  const gs = rng.fillNormal(new Float32Array(7 * 5 * 5));
+  const run = async (limit: number | null, residualShape: number[]) => {
+    setBindingLimit(limit);
+    const labels: string[] = [];
+    const be = backend();
+    const dispatch = be.dispatch.bind(be);
+    be.dispatch = (k, b, o) => {
+      labels.push(k.label);
+      dispatch(k, b, o);
+    };
+    const x = param(tensor(xs, [7, 9, 6]));
+    try {
+      zeroGrad(conv.parameters());
+      const y = withGrad(() => {
+        const y = conv.forward(x, { residual: tensor(rs, residualShape), activation: "relu" });
+        backward(y, { grad: tensor(gs, [7, 5, 5]) });
+        return y;
+      });
+      const out = await readAll([y, x.grad!, conv.weight.grad!, conv.bias!.grad!]);
+      y.dispose();
+      return { out, matmuls: labels.filter((l) => l.startsWith("matmul")).length };
+    } finally {
+      be.dispatch = dispatch;
+      setBindingLimit(null);
+      x.dispose();
+    }
+  };
+  // The residual as [N, T', O] or as rows [N·T', O]: both layouts, whole and chunked, give the same results.
+  const whole = await run(null, [35, 5]);
+  for (const shape of [[35, 5], [7, 5, 5]]) {
+    for (const limit of [null, 2 * 5 * 18 * 4]) {
+      const other = await run(limit, shape);
+      if (limit !== null) {
+        assert.ok(other.matmuls > whole.matmuls, `${other.matmuls} vs ${whole.matmuls} matmuls`);
+      }
+      ["y", "dx", "dW", "db"].forEach((name, i) => {
+        const a = whole.out[i], b = other.out[i];
+        const err = a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j])), 0);
+        assert.ok(err <= 1e-5, `${name} (residual [${shape}], limit ${limit}): max |difference| = ${err}`);
+      });
+    }
+  }
 });
