@@ -17,7 +17,7 @@ import * as ops from "../../engine/ops.ts";
 import { hostIndexValues } from "../../engine/tensor.ts";
 import { backward, noGrad, param, withGrad, zeroGrad } from "../../engine/autograd.ts";
 import { dropoutMask, manualSeed, Rng } from "../../engine/random.ts";
-import { fixture } from "../_shared.ts";
+import { dispatchLabels, fixture } from "../_shared.ts";
 
 const file = await readSafetensors(fixture("grads.safetensors"));
 await initEngine();
@@ -382,14 +382,7 @@ Deno.test("gather and slice backward add in place into a gradient the input alre
   );
   const sgs = sliceLists.map((l) => rng.fillNormal(new Float32Array(o * l.length * inner)));
   const sys = sliceLists.map((l, n) => tensor(sgs[n], [o, l.length, inner]));
-  const labels: string[] = [];
-  const be = backend();
-  const dispatch = be.dispatch.bind(be);
-  be.dispatch = (k, b, opt) => {
-    labels.push(k.label);
-    dispatch(k, b, opt);
-  };
-  try {
+  const { labels } = await dispatchLabels(() =>
     withGrad(() =>
       tidy(() => {
         let loss = ops.sum(ops.mul(x, w));
@@ -402,10 +395,8 @@ Deno.test("gather and slice backward add in place into a gradient the input alre
         });
         backward(loss);
       })
-    );
-  } finally {
-    be.dispatch = dispatch;
-  }
+    )
+  );
   const want = Float32Array.from(ws);
   const allLists = [...lists, ...sliceLists], allGs = [...gs, ...sgs];
   allLists.forEach((l, n) => {

@@ -2,7 +2,8 @@
 // direct loops on the host. Tolerance 1e-5 absolute on values of order 1. Conv2d / ConvTranspose2d's eval-mode
 // packed-weight cache.
 import assert from "node:assert/strict";
-import { backend, initEngine, readAll, tensor, tidy } from "../../engine/mod.ts";
+import { initEngine, readAll, tensor, tidy } from "../../engine/mod.ts";
+import { dispatchLabels } from "../_shared.ts";
 import { backward, param, withGrad, zeroGrad } from "../../engine/autograd.ts";
 import { setBindingLimit } from "../../engine/chunking.ts";
 import { Rng } from "../../engine/random.ts";
@@ -148,26 +149,20 @@ Deno.test("Conv1d: a batch whose unfolded input exceeds one binding runs in chun
   const gs = rng.fillNormal(new Float32Array(7 * 5 * 5));
   const run = async (limit: number | null, residualShape: number[]) => {
     setBindingLimit(limit);
-    const labels: string[] = [];
-    const be = backend();
-    const dispatch = be.dispatch.bind(be);
-    be.dispatch = (k, b, o) => {
-      labels.push(k.label);
-      dispatch(k, b, o);
-    };
     const x = param(tensor(xs, [7, 9, 6]));
     try {
       zeroGrad(conv.parameters());
-      const y = withGrad(() => {
-        const y = conv.forward(x, { residual: tensor(rs, residualShape), activation: "relu" });
-        backward(y, { grad: tensor(gs, [7, 5, 5]) });
-        return y;
-      });
+      const { result: y, labels } = await dispatchLabels(() =>
+        withGrad(() => {
+          const y = conv.forward(x, { residual: tensor(rs, residualShape), activation: "relu" });
+          backward(y, { grad: tensor(gs, [7, 5, 5]) });
+          return y;
+        })
+      );
       const out = await readAll([y, x.grad!, conv.weight.grad!, conv.bias!.grad!]);
       y.dispose();
       return { out, matmuls: labels.filter((l) => l.startsWith("matmul")).length };
     } finally {
-      be.dispatch = dispatch;
       setBindingLimit(null);
       x.dispose();
     }
