@@ -123,7 +123,13 @@ export function linear(
 ): Tensor {
   const outIn = (options.weightLayout ?? "out_in") === "out_in";
   const slope = slopeOf(options.activation, options.alpha);
-  const { bias, residual } = options;
+  const { bias } = options;
+  // A residual of the output's size in another shape ([N, T', O] for rows [N·T', O]) is taken in the
+  // output's: the kernels read it flat, but its gradient must come back in its own shape.
+  const outShape = [...x.shape.slice(0, -1), weight.shape[outIn ? 0 : 1]];
+  const residual = options.residual && options.residual.shape.join() !== outShape.join()
+    ? reshape(options.residual, outShape)
+    : options.residual;
   let y: Tensor;
   // Not in training: there the forward's x·Wᵀ costs less CPU than W·xᵀ plus the two transposes (lavapipe,
   // 64×1024×1024 on the current kernels: 26 vs 32 ms CPU; bench/step_profile.ts).

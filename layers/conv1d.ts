@@ -171,8 +171,6 @@ export class Conv1d extends Module implements FoldableLayer {
       y = ops.linear(cols, this.unfoldedWeight(0), {
         bias,
         ...options,
-        // The fused residual must have the rows' shape (a [N, T', O] one would not broadcast in backward).
-        residual: options.residual && ops.reshape(options.residual, [cols.shape[0], this.outChannels]),
         weightLayout: "in_out",
         constantWeight: !this.training,
       });
@@ -181,11 +179,14 @@ export class Conv1d extends Module implements FoldableLayer {
       const cg = this.inChannels / this.groups, og = this.outChannels / this.groups;
       const parts: Tensor[] = [];
       for (let g = 0; g < this.groups; g++) {
-        const idx: number[] = [];
-        for (let j = 0; j < this.kernelSize; j++) {
-          for (let i = 0; i < cg; i++) idx.push(j * this.inChannels + g * cg + i);
-        }
-        const xg = ops.gather(cols, tensor(Int32Array.from(idx)), { axis: 1 });
+        const idx = this.cachedIndex(`group${g}`, () => {
+          const idx: number[] = [];
+          for (let j = 0; j < this.kernelSize; j++) {
+            for (let i = 0; i < cg; i++) idx.push(j * this.inChannels + g * cg + i);
+          }
+          return Int32Array.from(idx);
+        });
+        const xg = ops.gather(cols, idx, { axis: 1 });
         const bg = bias ? ops.slice(bias, [{ axis: 0, start: g * og, end: (g + 1) * og }]) : undefined;
         parts.push(
           ops.linear(xg, this.unfoldedWeight(g), {

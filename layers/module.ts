@@ -281,7 +281,10 @@ export abstract class Module {
    * caller's `tidy`, through the differentiable ops) because the weights change every step.
    */
   protected cached(key: string, build: () => Tensor): Tensor {
-    if (this.#training) return build();
+    return this.#training ? build() : this.#memo(key, build);
+  }
+
+  #memo(key: string, build: () => Tensor): Tensor {
     let t = this.#cache.get(key);
     if (!t || t.disposed) {
       t = keep(build());
@@ -295,12 +298,7 @@ export abstract class Module {
    * kept in training mode too, so that a training step does not upload it again.
    */
   protected cachedIndex(key: string, build: () => Int32Array): Tensor {
-    let t = this.#cache.get(`index:${key}`);
-    if (!t || t.disposed) {
-      t = keep(tensor(build()));
-      this.#cache.set(`index:${key}`, t);
-    }
-    return t;
+    return this.#memo(`index:${key}`, () => tensor(build()));
   }
 
   /** Drops one cached derived tensor (see `cached`), e.g. when the form it is cached in changes. */

@@ -21,7 +21,7 @@ import {
 import { broadcastShapes, collapseDims } from "./elementwise.ts";
 import { bnLayout } from "./batch_norm.ts";
 import { backend } from "../backend.ts";
-import { gather } from "./shape.ts";
+import { gather, gatherAddressing } from "./shape.ts";
 import type { SparseGrad } from "../autograd.ts";
 
 /** Strides of `shape` broadcast to `target` (0 on broadcast dimensions), right-aligned. */
@@ -309,7 +309,7 @@ export function gatherBackward(
   // An injective list (a permutation, a padding or a selection: every target at most once) inverts to
   // another index list, and its backward is a forward gather: one load per element, no CSR walk.
   const map = host && inverseMap(host, len);
-  if (map) return gather(g, indexTensorOf(indices, map, len), { axis });
+  if (map) return gather(g, indices.derived(`gather_inverse_map:${len}`, () => tensor(map)), { axis });
   const out = output(options.shape);
   const csr = host
     ? indices.derived(`gather_inverse:${len}`, () => tensor(inverseCsr(host, len)))
@@ -332,10 +332,6 @@ ${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
   );
   if (!host) csr.dispose();
   return out;
-}
-
-function indexTensorOf(indices: Tensor, map: Int32Array, len: number): Tensor {
-  return indices.derived(`gather_inverse_map:${len}`, () => tensor(map));
 }
 
 /**
@@ -366,19 +362,21 @@ function scatterAddInto(target: Tensor, g: Tensor, indices: Tensor, options: { a
   const axis = options.axis;
   const outer = numel(target.shape.slice(0, axis)), len = target.shape[axis];
   const inner = numel(target.shape.slice(axis + 1)), k = indices.size;
+  // The forward gather's addressing, with the copy turned around.
+  const at = gatherAddressing(outer, inner);
   const code = `${storageDecl([{ name: "G" }, { name: "I", type: "i32" }], [{ name: "D" }])}${
     uniformDecl(3, 4)
   }
 ${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
   if (gi >= n) { return; }
-  let o = gi / (k * inner); let j = (gi / inner) % k; let i = gi % inner;
-  let t = I[j];
-  if (t < 0 || u32(t) >= len) { return; }
-  let d = (o * len + u32(t)) * inner + i;
+  ${at.locate}
+  let src = I[j];
+  if (src < 0 || u32(src) >= len) { return; }
+  let d = ${at.element};
   D[d] = D[d] + G[gi];
 }`;
   runFlat(
-    compile(code, 3, "gather_backward_add_into"),
+    compile(code, 3, `gather_backward_add_into${at.form}`),
     [g.buf, indices.buf, target.buf],
     new Uniforms().int(outer * k * inner, len, inner, k),
     outer * k * inner,

@@ -164,6 +164,27 @@ export function pad(x: Tensor, pads: [number, number][], options: { value?: numb
   return out;
 }
 
+/**
+ * WGSL addressing of a gather over [outer, len, inner] with k indices, for flat invocation `gi` (output
+ * element [o, j, i]) and uniforms `len`, `inner`, `k`: `locate` defines `j`, `element` is the index of
+ * [o, src, i] in the gathered tensor (given `src = I[j]`), `form` a label suffix. Integer division is
+ * scalarised on CPU adapters: the common inner = 1 (and outer = 1) forms skip it.
+ */
+export function gatherAddressing(
+  outer: number,
+  inner: number,
+): { form: string; locate: string; element: string } {
+  if (inner === 1 && outer === 1) return { form: ":flat", locate: "let j = gi;", element: "u32(src)" };
+  if (inner === 1) {
+    return { form: ":rows", locate: "let o = gi / k; let j = gi - o * k;", element: "o * len + u32(src)" };
+  }
+  return {
+    form: "",
+    locate: "let o = gi / (k * inner); let r = gi - o * k * inner; let j = r / inner; let i = r - j * inner;",
+    element: "(o * len + u32(src)) * inner + i",
+  };
+}
+
 /** Selects entries along `axis` by index (like `torch.index_select`); indices are an i32 tensor or numbers. */
 export function gather(x: Tensor, indices: Tensor, options: { axis?: number } = {}): Tensor {
   const axis = normAxis(options.axis ?? 0, x.rank);
@@ -174,26 +195,19 @@ export function gather(x: Tensor, indices: Tensor, options: { axis?: number } = 
   shape[axis] = k;
   const out = output(shape, x.dtype);
   // Out-of-range indices read 0 rather than another row: a wrong index must not silently alias data.
-  // Integer division is scalarised on CPU adapters: the common inner = 1 (and outer = 1) cases skip it.
-  const form = inner !== 1 ? "" : outer === 1 ? ":flat" : ":rows";
-  const locate = form === ":flat"
-    ? "let j = gi; let base = 0u;"
-    : form === ":rows"
-    ? "let o = gi / k; let j = gi - o * k; let base = o * len;"
-    : "let o = gi / (k * inner); let r = gi - o * k * inner; let j = r / inner; let i = r - j * inner;";
-  const read = form ? "X[base + u32(src)]" : "X[(o * len + u32(src)) * inner + i]";
+  const at = gatherAddressing(outer, inner);
   const code = `${x.dtype === "f16" ? "enable f16;\n" : ""}${
     storageDecl([{ name: "X", type: x.dtype }, { name: "I", type: "i32" }], [{ name: "Y", type: x.dtype }])
   }${uniformDecl(3, 4)}
 ${flatMain()}  let n = P(0u); let len = P(1u); let inner = P(2u); let k = P(3u);
   if (gi >= n) { return; }
-  ${locate}
+  ${at.locate}
   let src = I[j];
   if (src < 0 || u32(src) >= len) { Y[gi] = ${x.dtype}(0); return; }
-  Y[gi] = ${read};
+  Y[gi] = X[${at.element}];
 }`;
   runFlat(
-    compile(code, 3, `gather:${x.dtype}${form}`),
+    compile(code, 3, `gather:${x.dtype}${at.form}`),
     [x.buf, indices.buf, out.buf],
     new Uniforms().int(outer * k * inner, len, inner, k),
     outer * k * inner,
