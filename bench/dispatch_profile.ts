@@ -49,8 +49,11 @@ const y = tensor(rng.fillNormal(new Float32Array(outShape.reduce((a, b) => a * b
 const train = values.mode === "train";
 if (train) model.train();
 const opt = new Adam(model.parameters(), { lr: 1e-3 });
+// Temporal models train one output frame per window as the trainer runs them (forwardSingleFrame).
+const single = (model as unknown as { forwardSingleFrame?: (x: Tensor) => Tensor }).forwardSingleFrame;
+const trainForward = (v: Tensor): Tensor => rf > 1 && single ? single.call(model, v) : model.forward(v);
 const step = (): Tensor =>
-  train ? trainStep(opt, () => mseLoss(model.forward(x), y)) : tidy(() => model.forward(x));
+  train ? trainStep(opt, () => mseLoss(trainForward(x), y)) : tidy(() => model.forward(x));
 for (let i = 0; i < 3; i++) {
   const out = step();
   await out.read();

@@ -12,7 +12,7 @@ import { bindingLimit } from "../engine/chunking.ts";
 import { defaultBound, nextRng, type Rng, uniform } from "./init.ts";
 import type { FusedEpilogue } from "./linear.ts";
 import { type FoldableLayer, Module } from "./module.ts";
-import { convOutputFrames, unfold1d } from "./unfold.ts";
+import { type Conv1dGeometry, convOutputFrames, unfold1d } from "./unfold.ts";
 
 /** Options of `Conv1d`. */
 export interface Conv1dOptions {
@@ -28,6 +28,16 @@ export interface Conv1dOptions {
   bias?: boolean;
   /** Initialisation randomness. */
   rng?: Rng;
+}
+
+/** Options of `Conv1d.forward`: the fused epilogue, and the geometry to run the weights with. */
+export interface Conv1dForwardOptions extends FusedEpilogue {
+  /**
+   * Run the taps undilated and with stride = kernel size, whatever the layer's own dilation and stride
+   * (no padding). VideoPose3D trains its dilated model as `TemporalModelOptimized1f`, which is these
+   * weights run so: for one output frame it computes only the frames that output needs.
+   */
+  strideByKernel?: boolean;
 }
 
 /** 1-D convolution over features-last sequences. */
@@ -85,11 +95,14 @@ export class Conv1d extends Module implements FoldableLayer {
 
   /** Output frames for `frames` input frames. */
   outputFrames(frames: number): number {
-    return convOutputFrames(frames, this.#geometry());
+    return convOutputFrames(frames, this.#geometry(false));
   }
 
-  #geometry() {
-    return { kernel: this.kernelSize, dilation: this.dilation, stride: this.stride, padding: this.padding };
+  #geometry(strideByKernel: boolean | undefined): Conv1dGeometry {
+    const k = this.kernelSize;
+    return strideByKernel
+      ? { kernel: k, dilation: 1, stride: k, padding: 0 }
+      : { kernel: k, dilation: this.dilation, stride: this.stride, padding: this.padding };
   }
 
   /** Whether a BatchNorm is folded in (eval mode only). */
@@ -125,7 +138,7 @@ export class Conv1d extends Module implements FoldableLayer {
    * Convolves `[N, T, C]` → `[N, T', O]` (or rows `[M, C]` → `[M, O]` when pointwise), with the
    * activation and residual fused into the matmul when there is a single group.
    */
-  forward(x: Tensor, options: FusedEpilogue = {}): Tensor {
+  forward(x: Tensor, options: Conv1dForwardOptions = {}): Tensor {
     const c = x.shape[x.rank - 1];
     if (c !== this.inChannels || !(x.rank === 3 || (x.rank === 2 && this.pointwise))) {
       throw new InputError(
@@ -137,7 +150,7 @@ export class Conv1d extends Module implements FoldableLayer {
     if (x.rank === 3 && !this.pointwise) {
       // The unfolded input is k× the input: where it would exceed one storage binding (VideoPose3D's
       // 1024-channel k = 3 layers at training batch 64), run the samples in chunks that fit.
-      const n = x.shape[0], frames = this.outputFrames(x.shape[1]);
+      const n = x.shape[0], frames = convOutputFrames(x.shape[1], this.#geometry(options.strideByKernel));
       const perSample = frames * Math.max(this.kernelSize * this.inChannels, this.outChannels) * 4;
       const per = Math.max(1, Math.floor(bindingLimit() / perSample));
       if (n > per) {
@@ -158,15 +171,25 @@ export class Conv1d extends Module implements FoldableLayer {
     return this.#convolve(x, options);
   }
 
-  #convolve(x: Tensor, options: FusedEpilogue): Tensor {
+  #convolve(x: Tensor, { strideByKernel, ...options }: Conv1dForwardOptions): Tensor {
     const rows = x.rank === 2;
     const n = rows ? 0 : x.shape[0];
-    const frames = rows ? 0 : this.outputFrames(x.shape[1]);
-    const cols3 = rows ? x : unfold1d(x, this.#geometry());
+    const geometry = this.#geometry(strideByKernel);
+    const frames = rows ? 0 : convOutputFrames(x.shape[1], geometry);
+    const cols3 = rows ? x : unfold1d(x, geometry);
     const cols = rows ? x : ops.reshape(cols3, [n * frames, cols3.shape[2]]);
     const bias = this.effectiveBias() ?? undefined;
     let y: Tensor;
-    if (this.groups === 1) {
+    if (this.groups === 1 && this.training) {
+      // Training reads the weight as [out, k·in] (tap-major): no copy for k = 1, and for k > 1 a permute
+      // within each output row, whose reads stay local (the [k·in, out] form strides by k·in on every
+      // element: ~30 ms per 1024² × 3 weight on lavapipe, forward and again for its gradient).
+      const w = this.weight;
+      const rowsW = this.kernelSize === 1
+        ? ops.reshape(w, [this.outChannels, this.inChannels])
+        : ops.reshape(ops.permute(w, [0, 2, 1]), [this.outChannels, -1]);
+      y = ops.linear(cols, rowsW, { bias, ...options, weightLayout: "out_in" });
+    } else if (this.groups === 1) {
       // Eval mode: the unfolded weight is cached until the weights may change (texture-cacheable).
       y = ops.linear(cols, this.unfoldedWeight(0), {
         bias,

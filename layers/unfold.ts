@@ -40,6 +40,12 @@ export function unfold1d(x: Tensor, g: Conv1dGeometry): Tensor {
     );
   }
   if (g.kernel === 1 && s === 1 && p === 0) return x;
+  if (d === 1 && p === 0 && s === g.kernel) {
+    // Windows that neither overlap nor leave gaps are the input itself, regrouped (a strided conv
+    // with stride = kernel: VideoPose3D's training model).
+    const used = out * s === frames ? x : ops.slice(x, [{ axis: 1, start: 0, end: out * s }]);
+    return ops.reshape(used, [n, out, s * c]);
+  }
   const src = p > 0 ? ops.concat([zeros([n, p, c]), x, zeros([n, p, c])], { axis: 1 }) : x;
   const taps: Tensor[] = [];
   for (let j = 0; j < g.kernel; j++) {

@@ -24,6 +24,7 @@ import {
   Dropout,
   type FoldPair,
   type FusableActivation,
+  type FusedEpilogue,
   Module,
   ModuleList,
   ReLU,
@@ -190,12 +191,18 @@ export class TemporalConvNet extends Module {
     }
   }
 
-  /** `[N, T, J, F]` → `[N, T − receptive + 1, J_out, 3]`. */
+  /**
+   * `[N, T, J, F]` → `[N, T − receptive + 1, J_out, 3]`. In eval mode an input of exactly the receptive
+   * field runs as `forwardSingleFrame` (the same output, a fraction of the work).
+   */
   forward(x: Tensor): Tensor {
     this.checkInput(x.shape);
     const c = this.config;
     const [n, t] = x.shape;
     const pointwise = this.receptiveField() === 1;
+    if (!this.training && !pointwise && !c.dense && t === this.receptiveField()) {
+      return this.forwardSingleFrame(x);
+    }
     // Single-frame networks run on rows [N·T, C] with no reshapes between layers.
     let y = ops.reshape(
       x,
@@ -220,6 +227,52 @@ export class TemporalConvNet extends Module {
     y = this.shrink.forward(y);
     y = ops.reshape(y, [n, pointwise ? t : y.shape[1], c.num_joints_out, 3]);
     return this.norm === "lcn" ? lcnResidual(x, y) : y;
+  }
+
+  /**
+   * One output frame per sample, `[N, receptive, J, F]` → `[N, 1, J_out, 3]`, computed as VideoPose3D's
+   * `TemporalModelOptimized1f` (its training model): every conv runs undilated with stride = its width,
+   * so each layer computes only the frames the output needs (for 243 frames 81 + 27 + 9 + 3 + 1 per
+   * layer instead of 241 + 235 + 217 + 163 + 1), and the residuals take the matching strided frames.
+   * The weights and the eval-mode output are those of `forward`; in training mode the BatchNorm batch
+   * statistics are over these frames, as in the reference's training. Dense (ablation) models and
+   * single-frame ones run `forward`.
+   */
+  forwardSingleFrame(x: Tensor): Tensor {
+    this.checkInput(x.shape);
+    const c = this.config, fw = c.filter_widths;
+    const [n, t] = x.shape;
+    if (t !== this.receptiveField()) {
+      throw new InputError(
+        `${this.constructor.name}.forwardSingleFrame: input has ${t} frames, it takes exactly the receptive field (${this.receptiveField()})`,
+      );
+    }
+    if (c.dense || t === 1) return this.forward(x);
+    const strided = (conv: Conv1d) => ({
+      forward: (v: Tensor, e: FusedEpilogue = {}) => conv.forward(v, { ...e, strideByKernel: true }),
+    });
+    const unit = { activation: this.relu, dropout: this.drop };
+    let y = ops.reshape(x, [n, t, c.num_joints_in * c.in_features]);
+    y = denseUnit(y, { layer: strided(this.expand_conv), norm: this.expand_bn, ...unit });
+    for (let i = 0; i < this.pad.length - 1; i++) {
+      const k = fw[i + 1];
+      // The reference's strided crop: the centre tap of each window (the last one when causal).
+      const start = (c.causal ? k >> 1 : 0) + (k >> 1);
+      const res = k === 1 ? y : ops.slice(y, [{ axis: 1, start, end: y.shape[1], step: k }]);
+      y = denseUnit(y, {
+        layer: strided(this.layers_conv.at(2 * i)),
+        norm: this.layers_bn.at(2 * i),
+        ...unit,
+      });
+      y = denseUnit(y, {
+        layer: this.layers_conv.at(2 * i + 1),
+        norm: this.layers_bn.at(2 * i + 1),
+        ...unit,
+        residual: res,
+      });
+    }
+    y = this.shrink.forward(y);
+    return ops.reshape(y, [n, 1, c.num_joints_out, 3]);
   }
 
   /** Lifts whole sequences with edge padding and optional flip averaging (see `inferSequence`). */

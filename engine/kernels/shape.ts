@@ -17,6 +17,9 @@ import {
   Uniforms,
 } from "./common.ts";
 import { collapseDims, fill } from "./elementwise.ts";
+import { bindingLimit, offsetAlignment, range } from "../chunking.ts";
+
+const bytesOf = (dtype: Tensor["dtype"]): number => (dtype === "f16" ? 2 : 4);
 
 /** A strided view for `stridedCopy`. */
 export interface StridedView {
@@ -64,7 +67,50 @@ ${idx}  D[id] = ${block.accumulate ? "D[id] + " : ""}${
     ...c.strides[1],
   );
   const label = `strided_${block.accumulate ? "add" : "copy"}:${nd}:${src.dtype}${dst.dtype}`;
-  runFlat(compile(code, 2, label), [src.buf, dst.buf], u, n);
+  const kernel = compile(code, 2, label);
+  const limit = bindingLimit();
+  const srcBytes = numel(src.shape) * bytesOf(src.dtype), dstBytes = numel(dst.shape) * bytesOf(dst.dtype);
+  if (srcBytes <= limit && dstBytes <= limit) {
+    runFlat(kernel, [src.buf, dst.buf], u, n);
+    return;
+  }
+  // A view larger than one binding: copy sub-blocks whose source and destination spans each fit one,
+  // bound from an aligned offset below their first element (the kernel takes offsets in the binding).
+  const align = offsetAlignment();
+  const bind = (t: Tensor, first: number, span: number) => {
+    const eb = bytesOf(t.dtype);
+    const start = Math.floor((first * eb) / align) * align;
+    const size = Math.min(Math.ceil((first * eb + span * eb - start) / 4) * 4, t.buf.size - start);
+    return { binding: range(t.buf, start, size), offset: (first * eb - start) / eb, size };
+  };
+  const span = (shape: number[], strides: number[]) =>
+    shape.reduce((e, len, d) => e + (len - 1) * strides[d], 1);
+  const copy = (shape: number[], from: number, to: number): void => {
+    const s = bind(src, from, span(shape, c.strides[0])), t = bind(dst, to, span(shape, c.strides[1]));
+    if (s.size <= limit && t.size <= limit) {
+      const count = numel(shape);
+      const part = new Uniforms().int(count, s.offset, t.offset, ...shape, ...c.strides[0], ...c.strides[1]);
+      runFlat(kernel, [s.binding, t.binding], part, count);
+      return;
+    }
+    // Split the dimension with the largest stride on a side that does not fit (it shrinks that span most).
+    const side = s.size > limit ? 0 : 1;
+    const wide = c.strides[side];
+    let d = -1;
+    for (let i = 0; i < shape.length; i++) if (shape[i] > 1 && (d < 0 || wide[i] > wide[d])) d = i;
+    if (d < 0) throw new Error(`${label}: one element does not fit a binding: an engine bug`);
+    // The most entries along d whose span on that side fits (the slack covers the aligned-down start);
+    // the other side, if still too wide, is split further down.
+    const one = shape.map((len, i) => (i === d ? 1 : len));
+    const eb = bytesOf((side ? dst : src).dtype);
+    const room = Math.floor(limit / eb) - align / eb - span(one, wide);
+    const per = Math.max(1, Math.floor(room / wide[d]) + 1);
+    for (let i = 0; i < shape[d]; i += per) {
+      const part = shape.map((len, j) => (j === d ? Math.min(per, len - i) : len));
+      copy(part, from + i * c.strides[0][d], to + i * c.strides[1][d]);
+    }
+  };
+  copy(c.shape, block.from.offset, block.to.offset);
 }
 
 /** Permutes dimensions (`perm[i]` = which input axis becomes output axis i). */

@@ -254,8 +254,11 @@ function makeTask(name: string, model: LiftingModel): Task {
       }
     },
     loss: (m, x, y) => {
+      // VideoPose3D trains its temporal model as TemporalModelOptimized1f (strided, one output frame).
+      const single = m as LiftingModel & { forwardSingleFrame?: (x: Tensor) => Tensor };
+      const pred = rf > 1 && single.forwardSingleFrame ? single.forwardSingleFrame(x) : m.forward(x);
       // MPJPE loss (VideoPose3D / SRNet): mean over joints of the Euclidean error, in metres.
-      const d = ops.square(ops.sub(m.forward(x), y));
+      const d = ops.square(ops.sub(pred, y));
       const norm = ops.sqrt(ops.affine(ops.sum(d, { axis: 3 }), { shift: 1e-12 }));
       return ops.mean(norm);
     },

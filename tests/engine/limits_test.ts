@@ -1,5 +1,5 @@
-// Tensors beyond one storage binding (engine/chunking.ts): element-wise ops, matmul, reductions and softmax
-// split their work; a kernel that does not split fails clearly; allocations beyond maxBufferSize throw
+// Tensors beyond one storage binding (engine/chunking.ts): element-wise ops, matmul, reductions, softmax
+// and strided copies (permute, slice, concat, pad) split their work; a kernel that does not split fails clearly; allocations beyond maxBufferSize throw
 // EnvironmentError. Chunk boundaries are checked on small tensors under a lowered binding limit, then once
 // on a real ~160 MiB tensor (over lavapipe's 128 MiB binding limit).
 import assert from "node:assert/strict";
@@ -17,7 +17,7 @@ import {
   unary,
 } from "../../engine/mod.ts";
 import { bindingLimit, planRows, setBindingLimit } from "../../engine/chunking.ts";
-import { transpose } from "../../engine/kernels/shape.ts";
+import { concat, gather, pad, permute, slice, stridedCopy, transpose } from "../../engine/kernels/shape.ts";
 import type { Tensor } from "../../engine/tensor.ts";
 
 await initEngine();
@@ -159,6 +159,55 @@ Deno.test("chunked reductions and softmax equal the CPU (binding limit lowered t
   assertClose(soft, Array.from({ length: N }, (_, r) => softmaxRow(r)).flat(), "softmax", 1e-5);
 });
 
+Deno.test("chunked strided copies equal the CPU: permute, stepped slice, concat, pad, accumulate", async () => {
+  const [A, B, C] = [37, 19, 23];
+  const a = values(A * B * C, 10), acc = values(A * 5 * C, 11);
+  const at = (i: number, j: number, k: number) => a[(i * B + j) * C + k];
+  const { result, dispatches } = await underLimit(1024, async () => {
+    const x = tensor(a, [A, B, C]);
+    const into = tensor(acc, [A, 5, C]);
+    // slice(x, axis 1, 2::4) added into `into` (the slice's backward form).
+    stridedCopy(x, into, {
+      shape: [A, 5, C],
+      from: { offset: 2 * C, strides: [B * C, 4 * C, 1] },
+      to: { offset: 0, strides: [5 * C, C, 1] },
+      accumulate: true,
+    });
+    const outs = tidy(() => [
+      permute(x, [2, 0, 1]),
+      slice(x, [{ axis: 1, start: 1, end: 18, step: 3 }, { axis: 2, start: 4 }]),
+      concat([x, x], { axis: 2 }),
+      pad(x, [[0, 0], [1, 2], [0, 0]], { value: 0.5 }),
+      into,
+    ]);
+    const read = [];
+    for (const t of outs) read.push(await readDispose(t));
+    x.dispose();
+    return read;
+  });
+  assert.ok(dispatches > 5 * 8, `copies were split (${dispatches} dispatches)`);
+  const [perm, sl, cat, padded, added] = result;
+  const grid = (dims: number[], f: (...i: number[]) => number) => {
+    const out: number[] = [];
+    const walk = (prefix: number[]) => {
+      if (prefix.length === dims.length) return void out.push(f(...prefix));
+      for (let i = 0; i < dims[prefix.length]; i++) walk([...prefix, i]);
+    };
+    walk([]);
+    return out;
+  };
+  assertClose(perm, grid([C, A, B], (k, i, j) => at(i, j, k)), "permute", 0);
+  assertClose(sl, grid([A, 6, C - 4], (i, j, k) => at(i, 1 + 3 * j, 4 + k)), "stepped slice", 0);
+  assertClose(cat, grid([A, B, 2 * C], (i, j, k) => at(i, j, k % C)), "concat", 0);
+  assertClose(padded, grid([A, B + 3, C], (i, j, k) => (j < 1 || j > B ? 0.5 : at(i, j - 1, k))), "pad", 0);
+  assertClose(
+    added,
+    grid([A, 5, C], (i, j, k) => acc[(i * 5 + j) * C + k] + at(i, 2 + 4 * j, k)),
+    "add",
+    1e-6,
+  );
+});
+
 Deno.test("chunked matmul equals the CPU: bias, activation, residual, batch folded into rows", async () => {
   const M = 300, K = 64, N = 24, B = 3;
   const a = values(B * M * K, 6), w = values(K * N, 7), bias = values(N, 8), res = values(B * M * N, 9);
@@ -221,9 +270,14 @@ Deno.test("a ~160 MiB tensor (over the 128 MiB binding limit): unary, row-wise m
     for (let k = 0; k < C; k++) s += host[r * C + k];
     assert.ok(Math.abs(sums[r] - s) <= 1e-4, `row sum ${r}: ${sums[r]} vs ${s}`);
   }
+  // Strided copies split: a transpose of the whole tensor.
+  const tv = await readDispose(transpose(x));
+  for (const [r, c] of [[0, 0], [N - 1, 63], [N >> 1, 17], [12345 % N, 40]]) {
+    assert.equal(tv[c * N + r], host[r * C + c], `transpose [${c}, ${r}]`);
+  }
   // A kernel that does not split fails clearly instead of reading a truncated binding.
   assert.throws(
-    () => transpose(x),
+    () => tidy(() => gather(x, tensor(Int32Array.from([0, 2]), [2]), { axis: 1 })),
     (e) => e instanceof EnvironmentError && /maxStorageBufferBindingSize/.test(e.message),
   );
   x.dispose();

@@ -8,6 +8,7 @@ import { initEngine, readSafetensors, tensor, tidy } from "../../engine/mod.ts";
 import { backward, withGrad, zeroGrad } from "../../engine/autograd.ts";
 import { mseLoss } from "../../engine/losses.ts";
 import { createModel } from "../../models/registry.ts";
+import type { VideoPose } from "../../models/videopose.ts";
 import { fixture } from "../_shared.ts";
 import { assertClose, ioTensor, loadCase } from "./_parity.ts";
 
@@ -24,6 +25,48 @@ const CASES: [string, Record<string, unknown>][] = [
   ["srnet_mixed_t9", {}],
   ["dual_channel", { p_dropout: 0 }],
 ];
+
+// VideoPose3D's training model (TemporalModelOptimized1f) is our `forwardSingleFrame` on the same weights.
+const SINGLE_FRAME: [string, string][] = [["videopose_t27_opt1f", "videopose_t27"], [
+  "videopose_causal_opt1f",
+  "videopose_causal",
+]];
+for (const [name, weights] of SINGLE_FRAME) {
+  Deno.test(`${name}: forwardSingleFrame in training mode matches TemporalModelOptimized1f's gradients`, async () => {
+    const c = await loadCase(weights);
+    c.model.dispose();
+    const model = createModel(c.modelName, { ...c.config, dropout: 0 }) as VideoPose;
+    await model.loadStateDict(c.stateDict);
+    model.train();
+    const input = await ioTensor(`${name}.input`);
+    const x = tensor(input.data, input.shape);
+    const target = grads.get(`${name}.target`)!;
+    const t = tensor(target.data as Float32Array, target.shape);
+    const loss = withGrad(() =>
+      tidy(() => {
+        const l = mseLoss(model.forwardSingleFrame(x), t);
+        backward(l);
+        return l;
+      })
+    );
+    assertClose(await loss.read(), g(`${name}.loss`), `${name} loss`);
+    const params = model.namedParameters();
+    const global = Math.max(
+      ...params.map(([k]) => g(`${name}.grad.${k}`).reduce((m, v) => Math.max(m, Math.abs(v)), 0)),
+    );
+    for (const [k, p] of params) {
+      assert.ok(p.grad, `${name}: ${k} has no gradient`);
+      assertClose(await p.grad.read(), g(`${name}.grad.${k}`), `${name}: grad of ${k}`, 1e-3, 1e-3 * global);
+    }
+    for (const [k, b] of model.namedBuffers()) {
+      if (!k.endsWith("running_mean") && !k.endsWith("running_var")) continue;
+      assertClose(await (b as typeof x).read(), g(`${name}.after.${k}`), `${name}: ${k} after the step`);
+    }
+    zeroGrad(model.parameters());
+    for (const v of [x, t, loss]) v.dispose();
+    model.dispose();
+  });
+}
 
 for (const [name, override] of CASES) {
   Deno.test(`${name}: training-mode gradients and running statistics match PyTorch`, async () => {

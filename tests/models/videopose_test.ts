@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { initEngine, tensor, tidy } from "../../engine/mod.ts";
 import { VideoPose } from "../../models/videopose.ts";
+import { dispatchLabels } from "../_shared.ts";
 import { assertClose, checkCase, ioTensor, loadCase } from "./_parity.ts";
 
 await initEngine();
@@ -35,6 +36,30 @@ for (const name of ["videopose_t27", "videopose_causal", "videopose_dense", "vid
       y.dispose();
     }
     x.dispose();
+    model.dispose();
+  });
+}
+
+for (const name of ["videopose_t27", "videopose_causal"]) {
+  Deno.test(`${name}: one receptive-field window runs strided (TemporalModelOptimized1f), same output`, async () => {
+    const { model, stateDict } = await loadCase(name);
+    await model.loadStateDict(stateDict);
+    model.eval();
+    const vp = model as VideoPose;
+    const io = await ioTensor(`${name}_opt1f.input`);
+    const x = tensor(io.data, io.shape);
+    const want = (await ioTensor(`${name}_opt1f.output`)).data;
+    tidy(() => vp.forwardSingleFrame(x)).dispose(); // packs and caches the eval weights
+    const single = await dispatchLabels(() => tidy(() => vp.forwardSingleFrame(x)));
+    assert.deepEqual(single.result.shape, [3, 1, 17, 3]);
+    assertClose(await single.result.read(), want, `${name} forwardSingleFrame`);
+    // forward on exactly the receptive field takes the strided path in eval mode.
+    const plain = await dispatchLabels(() => tidy(() => vp.forward(x)));
+    assertClose(await plain.result.read(), want, `${name} forward`);
+    assert.deepEqual(plain.labels, single.labels, "eval forward of one window = forwardSingleFrame");
+    const longer = tensor(new Float32Array(3 * (io.shape[1] + 2) * 34), [3, io.shape[1] + 2, 17, 2]);
+    assert.throws(() => vp.forwardSingleFrame(longer), /takes exactly the receptive field/);
+    for (const t of [x, longer, single.result, plain.result]) t.dispose();
     model.dispose();
   });
 }
