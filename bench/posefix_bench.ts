@@ -15,7 +15,7 @@ import { PoseFix } from "../models/posefix.ts";
 import type { Conv2d, ConvTranspose2d } from "../layers/mod.ts";
 import { median, torchTimings } from "./_torch.ts";
 import { processCpuSeconds } from "../engine/cpu_time.ts";
-import { weightTextureBytes } from "../engine/kernels/matmul_tex.ts";
+import { texturePoolBytes, weightTextureBytes } from "../engine/kernels/matmul_tex.ts";
 import { packedConvWeightBytes } from "../engine/kernels/conv.ts";
 
 await initEngine();
@@ -140,6 +140,7 @@ for (const b of [1, 8]) {
 // Eval-mode weights are also held in the layouts the kernels read (matmul textures, packed conv windows),
 // outside the buffer pool's statistics: reported beside them.
 const copies = weightTextureBytes() + packedConvWeightBytes();
+const pooledTextures = texturePoolBytes();
 const refine = await timed(refineOnce, 3);
 const fixtures = new URL("../tests/fixtures", import.meta.url).pathname;
 const torch = await torchTimings(TORCH, [fixtures]);
@@ -165,7 +166,8 @@ for (const [b, r] of results) {
   );
 }
 console.log(
-  `cached weight copies (matmul textures + packed conv windows): ${(copies / 2 ** 20).toFixed(0)} MiB`,
+  `cached weight copies (matmul textures + packed conv windows): ${(copies / 2 ** 20).toFixed(0)} MiB; ` +
+    `idle pooled operand textures ${(pooledTextures / 2 ** 20).toFixed(0)} MiB`,
 );
 console.log(
   `refine 1 person, flip test (2 network passes + crop + heatmaps + decode): ${refine.wall.toFixed(0)} ms`,

@@ -249,14 +249,25 @@ function pack(
 ): Packed {
   const be = backend();
   const width = Math.ceil(shape.cols / 4);
-  const texture = be.device.createTexture({
-    size: [width, shape.height],
-    format: shape.half ? HALF_FMT : FMT,
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
-    label: "matmul_tex operand",
-  });
-  const view = texture.createView();
-  if (!shape.trans && packIsCopy(shape.cols, shape.half ?? false)) {
+  const format = shape.half ? HALF_FMT : FMT;
+  const key = `${format}:${width}x${shape.height}`;
+  const pooled = texturePool.get(key)?.pop();
+  let texture: GPUTexture, view: GPUTextureView;
+  if (pooled) {
+    pooledTextureBytes -= textureBytes(pooled.texture);
+    ({ texture, view } = pooled);
+  } else {
+    texture = be.device.createTexture({
+      size: [width, shape.height],
+      format,
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
+      label: "matmul_tex operand",
+    });
+    view = texture.createView();
+  }
+  // A copy leaves the rows below `rows` as they were: zero only in a new texture.
+  const copyZeroes = !pooled || shape.height === shape.rows;
+  if (!shape.trans && packIsCopy(shape.cols, shape.half ?? false) && copyZeroes) {
     const rowBytes = shape.cols * (shape.half ? 2 : 4);
     // Rows already in texel order: a copy (the rows below `rows` stay zero, as new textures are).
     be.copyToTexture(buf, texture, { bytesPerRow: rowBytes, width, height: shape.rows });
@@ -270,9 +281,43 @@ function pack(
   return { texture, view };
 }
 
+// Operand textures for reuse, by format and size. Training packs every weight and activation anew each
+// step; a new texture costs an allocation and a zero-fill on software adapters. Reuse is safe as soon as
+// the last reader is recorded: later packs into it are recorded after that reader, and run in order.
+const texturePool = new Map<string, Packed[]>();
+let pooledTextureBytes = 0;
+const TEXTURE_POOL_LIMIT = 256 * 1024 * 1024;
+
+function textureBytes(t: GPUTexture): number {
+  return t.width * t.height * (t.format === HALF_FMT ? 8 : 16);
+}
+
 function release(p: Packed): void {
+  const bytes = textureBytes(p.texture);
+  if (pooledTextureBytes + bytes <= TEXTURE_POOL_LIMIT) {
+    const key = `${p.texture.format}:${p.texture.width}x${p.texture.height}`;
+    const list = texturePool.get(key);
+    if (list) list.push(p);
+    else texturePool.set(key, [p]);
+    pooledTextureBytes += bytes;
+    return;
+  }
   // Pending commands may still read it: destroy after they are submitted.
   backend().afterPendingSubmit(() => p.texture.destroy());
+}
+
+/** Bytes held by idle pooled operand textures (not in the engine's buffer statistics). */
+export function texturePoolBytes(): number {
+  return pooledTextureBytes;
+}
+
+/** Destroys the idle pooled operand textures (after the pending commands are submitted). */
+export function trimTexturePool(): void {
+  for (const list of texturePool.values()) {
+    for (const p of list) backend().afterPendingSubmit(() => p.texture.destroy());
+  }
+  texturePool.clear();
+  pooledTextureBytes = 0;
 }
 
 // Weight textures of constant B operands, by tensor (and transposition); swept when tensors are disposed.

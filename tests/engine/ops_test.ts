@@ -26,7 +26,12 @@ import {
 import { fixture } from "../_shared.ts";
 import { defaultTile, matmul as matmulKernel, type MatmulTile } from "../../engine/kernels/matmul.ts";
 import { adapterSummary } from "../../engine/device.ts";
-import { cachedWeightTextures, weightTextureBytes } from "../../engine/kernels/matmul_tex.ts";
+import {
+  cachedWeightTextures,
+  texturePoolBytes,
+  trimTexturePool,
+  weightTextureBytes,
+} from "../../engine/kernels/matmul_tex.ts";
 
 const file = await readSafetensors(fixture("ops.safetensors"));
 await initEngine();
@@ -254,6 +259,26 @@ Deno.test("texture matmul: a cached weight texture is reused, and dropped with i
   w.dispose();
   a.dispose();
   assert.equal(cachedWeightTextures(), before, "disposing the weight drops its texture");
+});
+
+Deno.test("texture matmul: pooled operand textures are reused, with no stale rows under a short K", async () => {
+  const tile: MatmulTile = { kind: "tex", tm: 4, tn: 8, wgx: 8, wgy: 4 };
+  // B [8, 64] packs by a copy into 8 texture rows; B [6, 64] then gets the same 16×8 texture from the
+  // pool, whose rows 6 and 7 still hold the infinities of the first B unless they are zeroed again.
+  const a8 = tensor(new Float32Array(3 * 8).fill(1), [3, 8]);
+  const b8 = tensor(Float32Array.from({ length: 8 * 64 }, (_, i) => (i >= 6 * 64 ? Infinity : 1)), [8, 64]);
+  const inf = await matmulKernel(a8, b8, { tile }).read();
+  assert.ok(inf.every((v) => v === Infinity), "the first product sums the infinite rows");
+  const before = texturePoolBytes();
+  assert.ok(before > 0, "its textures went to the pool");
+  const a6 = tensor(Float32Array.from({ length: 3 * 6 }, (_, i) => i % 6), [3, 6]);
+  const b6 = tensor(Float32Array.from({ length: 6 * 64 }, (_, i) => Math.floor(i / 64) + 1), [6, 64]);
+  const got = await matmulKernel(a6, b6, { tile }).read();
+  // Row r of A is 0..5, B row k is k + 1: every entry is Σ k·(k + 1) = 70.
+  assert.deepEqual([...got], new Array(3 * 64).fill(70));
+  for (const t of [a8, b8, a6, b6]) t.dispose();
+  trimTexturePool();
+  assert.equal(texturePoolBytes(), 0);
 });
 
 Deno.test("defaultTile on CPU adapters: 24-row blocks where 64-row workgroups would pad (PoseFix layer4), 32 for 1024³", () => {
