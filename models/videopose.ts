@@ -22,6 +22,7 @@ import {
   Conv1d,
   denseUnit,
   Dropout,
+  type EpilogueLayer,
   type FoldPair,
   type FusableActivation,
   type FusedEpilogue,
@@ -208,23 +209,12 @@ export class TemporalConvNet extends Module {
       x,
       pointwise ? [n * t, c.num_joints_in * c.in_features] : [n, t, c.num_joints_in * c.in_features],
     );
-    const unit = { activation: this.relu, dropout: this.drop };
-    y = denseUnit(y, { layer: this.expand_conv, norm: this.expand_bn, ...unit });
-    for (let i = 0; i < this.pad.length - 1; i++) {
+    y = this.#body(y, (i, v) => {
       const p = this.pad[i + 1], s = this.causalShift[i + 1];
-      const frames = pointwise ? 0 : y.shape[1];
-      const res = pointwise || (p === 0 && s === 0)
-        ? y
-        : ops.slice(y, [{ axis: 1, start: p + s, end: frames - p + s }]);
-      y = denseUnit(y, { layer: this.layers_conv.at(2 * i), norm: this.layers_bn.at(2 * i), ...unit });
-      y = denseUnit(y, {
-        layer: this.layers_conv.at(2 * i + 1),
-        norm: this.layers_bn.at(2 * i + 1),
-        ...unit,
-        residual: res,
-      });
-    }
-    y = this.shrink.forward(y);
+      return pointwise || (p === 0 && s === 0)
+        ? v
+        : ops.slice(v, [{ axis: 1, start: p + s, end: v.shape[1] - p + s }]);
+    }, (conv) => conv);
     y = ops.reshape(y, [n, pointwise ? t : y.shape[1], c.num_joints_out, 3]);
     return this.norm === "lcn" ? lcnResidual(x, y) : y;
   }
@@ -251,19 +241,29 @@ export class TemporalConvNet extends Module {
     const strided = (conv: Conv1d) => ({
       forward: (v: Tensor, e: FusedEpilogue = {}) => conv.forward(v, { ...e, strideByKernel: true }),
     });
-    const unit = { activation: this.relu, dropout: this.drop };
-    let y = ops.reshape(x, [n, t, c.num_joints_in * c.in_features]);
-    y = denseUnit(y, { layer: strided(this.expand_conv), norm: this.expand_bn, ...unit });
-    for (let i = 0; i < this.pad.length - 1; i++) {
+    const y = this.#body(ops.reshape(x, [n, t, c.num_joints_in * c.in_features]), (i, v) => {
       const k = fw[i + 1];
       // The reference's strided crop: the centre tap of each window (the last one when causal).
       const start = (c.causal ? k >> 1 : 0) + (k >> 1);
-      const res = k === 1 ? y : ops.slice(y, [{ axis: 1, start, end: y.shape[1], step: k }]);
-      y = denseUnit(y, {
-        layer: strided(this.layers_conv.at(2 * i)),
-        norm: this.layers_bn.at(2 * i),
-        ...unit,
-      });
+      return k === 1 ? v : ops.slice(v, [{ axis: 1, start, end: v.shape[1], step: k }]);
+    }, strided);
+    return ops.reshape(y, [n, 1, c.num_joints_out, 3]);
+  }
+
+  /**
+   * The expand unit, the residual blocks and shrink: `crop(i, y)` is block i's residual, `wrap` the layer
+   * run for each conv with taps (the conv itself, or it run strided).
+   */
+  #body(
+    x: Tensor,
+    crop: (i: number, y: Tensor) => Tensor,
+    wrap: (conv: Conv1d) => EpilogueLayer,
+  ): Tensor {
+    const unit = { activation: this.relu, dropout: this.drop };
+    let y = denseUnit(x, { layer: wrap(this.expand_conv), norm: this.expand_bn, ...unit });
+    for (let i = 0; i < this.pad.length - 1; i++) {
+      const res = crop(i, y);
+      y = denseUnit(y, { layer: wrap(this.layers_conv.at(2 * i)), norm: this.layers_bn.at(2 * i), ...unit });
       y = denseUnit(y, {
         layer: this.layers_conv.at(2 * i + 1),
         norm: this.layers_bn.at(2 * i + 1),
@@ -271,8 +271,7 @@ export class TemporalConvNet extends Module {
         residual: res,
       });
     }
-    y = this.shrink.forward(y);
-    return ops.reshape(y, [n, 1, c.num_joints_out, 3]);
+    return this.shrink.forward(y);
   }
 
   /** Lifts whole sequences with edge padding and optional flip averaging (see `inferSequence`). */
