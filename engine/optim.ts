@@ -83,6 +83,11 @@ export interface AdamOptions {
   decoupled?: boolean;
   /** Clip the gradients to this global L2 norm before the update (on the GPU; none by default). */
   maxGradNorm?: number;
+  /**
+   * AMSGrad (Reddi et al.): the denominator uses the running maximum of the second moment, as
+   * `torch.optim.Adam(amsgrad=True)` (VideoPose3D and SRNet train with it). Default false.
+   */
+  amsgrad?: boolean;
 }
 
 /** Element type of the fused update kernels: vec4 when the size allows (about 3× the memory rate on CPU adapters). */
@@ -96,13 +101,10 @@ function lanes(n: number): { type: string; width: number } {
  */
 const ADAM_PER = 4;
 
-function adamKernel(type: string): string {
-  return `${
-    storageDecl([{ name: "G", type }, { name: "Scale" }], [{ name: "Prm", type }, { name: "M", type }, {
-      name: "V",
-      type,
-    }])
-  }${uniformDecl(5, 9)}
+function adamKernel(type: string, amsgrad: boolean): string {
+  const state = [{ name: "Prm", type }, { name: "M", type }, { name: "V", type }];
+  if (amsgrad) state.push({ name: "VMax", type });
+  return `${storageDecl([{ name: "G", type }, { name: "Scale" }], state)}${uniformDecl(amsgrad ? 6 : 5, 9)}
 ${flatMain()}  let lr = PF(1u); let b1 = PF(2u); let b2 = PF(3u); let eps = PF(4u); let wd = PF(5u);
   let bc1 = PF(6u); let bc2s = PF(7u); let s = Scale[0];
   for (var k = 0u; k < ${ADAM_PER}u; k++) {
@@ -115,7 +117,11 @@ ${flatMain()}  let lr = PF(1u); let b1 = PF(2u); let b2 = PF(3u); let eps = PF(4
     let m = b1 * M[i] + (1.0 - b1) * g;
     let v = b2 * V[i] + (1.0 - b2) * g * g;
     M[i] = m; V[i] = v;
-    let denom = sqrt(v) / bc2s + eps;
+  ${
+    amsgrad
+      ? "let vm = max(VMax[i], v); VMax[i] = vm; let denom = sqrt(vm) / bc2s + eps;"
+      : "let denom = sqrt(v) / bc2s + eps;"
+  }
     Prm[i] = p - (lr / bc1) * (m / denom);
   }
 }`;
@@ -137,9 +143,12 @@ export class Adam implements Optimizer {
   readonly decoupled: boolean;
   /** Global gradient-norm clip, if any. */
   readonly maxGradNorm?: number;
+  /** AMSGrad (the running maximum of the second moment in the denominator). */
+  readonly amsgrad: boolean;
   #step = 0;
   #m: (Tensor | null)[];
   #v: (Tensor | null)[];
+  #vMax: (Tensor | null)[];
 
   /** Creates the optimiser; moments are allocated at the first step. */
   constructor(params: readonly Tensor[], options: AdamOptions = {}) {
@@ -151,8 +160,10 @@ export class Adam implements Optimizer {
     this.decoupled = options.decoupled ?? false;
     this.weightDecay = options.weightDecay ?? (this.decoupled ? 0.01 : 0);
     this.maxGradNorm = options.maxGradNorm;
+    this.amsgrad = options.amsgrad ?? false;
     this.#m = this.params.map(() => null);
     this.#v = this.params.map(() => null);
+    this.#vMax = this.params.map(() => null);
   }
 
   /** Steps taken. */
@@ -183,9 +194,15 @@ export class Adam implements Optimizer {
         1 - b1 ** t,
         Math.sqrt(1 - b2 ** t),
       ).int(this.decoupled ? 1 : 0);
+      const buffers = [p.grad!.buf, (scale ?? unitScale()).buf, p.buf, this.#m[i]!.buf, this.#v[i]!.buf];
+      if (this.amsgrad) buffers.push((this.#vMax[i] ??= zeros(p.shape)).buf);
       runFlat(
-        compile(adamKernel(type), 5, `adam:${width}`),
-        [p.grad!.buf, (scale ?? unitScale()).buf, p.buf, this.#m[i]!.buf, this.#v[i]!.buf],
+        compile(
+          adamKernel(type, this.amsgrad),
+          buffers.length,
+          `adam${this.amsgrad ? "_amsgrad" : ""}:${width}`,
+        ),
+        buffers,
         u,
         Math.ceil(n / ADAM_PER),
       );
@@ -198,23 +215,39 @@ export class Adam implements Optimizer {
     zeroGrad(this.params);
   }
 
-  /** The first and second moments (null before a parameter's first step), e.g. for checkpoints. */
-  state(): { m: (Tensor | null)[]; v: (Tensor | null)[]; step: number } {
-    return { m: [...this.#m], v: [...this.#v], step: this.#step };
+  /**
+   * The first and second moments (null before a parameter's first step) and, with AMSGrad, the second
+   * moments' running maxima, e.g. for checkpoints.
+   */
+  state(): { m: (Tensor | null)[]; v: (Tensor | null)[]; vMax: (Tensor | null)[]; step: number } {
+    return { m: [...this.#m], v: [...this.#v], vMax: [...this.#vMax], step: this.#step };
   }
 
   /**
    * Restores moments and the step count saved from `state()` (checkpoint resume): `m[i]`/`v[i]` are the
    * host values of parameter i's moments (null leaves a parameter's moments unset).
    */
-  loadState(state: { m: (Float32Array | null)[]; v: (Float32Array | null)[]; step: number }): void {
-    if (state.m.length !== this.params.length || state.v.length !== this.params.length) {
+  loadState(
+    state: {
+      m: (Float32Array | null)[];
+      v: (Float32Array | null)[];
+      vMax?: (Float32Array | null)[];
+      step: number;
+    },
+  ): void {
+    const vMax = state.vMax ?? this.params.map(() => null);
+    if (
+      state.m.length !== this.params.length || state.v.length !== this.params.length ||
+      vMax.length !== this.params.length
+    ) {
       throw new InputError(
-        `optimiser state has ${state.m.length}/${state.v.length} moments for ${this.params.length} parameters`,
+        `optimiser state has ${state.m.length}/${state.v.length}/${vMax.length} moments for ${this.params.length} parameters`,
       );
     }
     this.params.forEach((p, i) => {
-      for (const [src, dst] of [[state.m[i], this.#m], [state.v[i], this.#v]] as const) {
+      for (
+        const [src, dst] of [[state.m[i], this.#m], [state.v[i], this.#v], [vMax[i], this.#vMax]] as const
+      ) {
         if (!src) continue;
         if (src.length !== p.size) {
           throw new InputError(
@@ -230,9 +263,10 @@ export class Adam implements Optimizer {
 
   /** Frees the moments. */
   dispose(): void {
-    for (const t of [...this.#m, ...this.#v]) t?.dispose();
+    for (const t of [...this.#m, ...this.#v, ...this.#vMax]) t?.dispose();
     this.#m = this.params.map(() => null);
     this.#v = this.params.map(() => null);
+    this.#vMax = this.params.map(() => null);
   }
 }
 

@@ -91,6 +91,8 @@ const OPTIMS: Record<string, (ps: Tensor[]) => Optimizer> = {
   adam: (ps) => new Adam(ps, { lr: 1e-2 }),
   adam_l2: (ps) => new Adam(ps, { lr: 1e-2, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.1 }),
   adamw: (ps) => new AdamW(ps, { lr: 1e-2, weightDecay: 0.1 }),
+  // β2 = 0.9 lets the second moment fall within 6 steps, so the running maximum matters.
+  adam_amsgrad: (ps) => new Adam(ps, { lr: 1e-2, betas: [0.9, 0.9], amsgrad: true }),
   sgd: (ps) => new SGD(ps, { lr: 0.1 }),
   sgd_momentum: (ps) => new SGD(ps, { lr: 0.1, momentum: 0.9, weightDecay: 0.01 }),
 };
