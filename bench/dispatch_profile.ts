@@ -14,6 +14,7 @@ import { Adam, trainStep } from "../engine/optim.ts";
 import { manualSeed, Rng } from "../engine/random.ts";
 import { tidy } from "../engine/tensor.ts";
 import { createModel } from "../models/registry.ts";
+import { forwardWindows } from "../models/sequence.ts";
 import { parseConfigPairs } from "../models/config.ts";
 
 const { values } = parseArgs({
@@ -49,11 +50,9 @@ const y = tensor(rng.fillNormal(new Float32Array(outShape.reduce((a, b) => a * b
 const train = values.mode === "train";
 if (train) model.train();
 const opt = new Adam(model.parameters(), { lr: 1e-3 });
-// Temporal models train one output frame per window as the trainer runs them (forwardSingleFrame).
-const single = (model as unknown as { forwardSingleFrame?: (x: Tensor) => Tensor }).forwardSingleFrame;
-const trainForward = (v: Tensor): Tensor => rf > 1 && single ? single.call(model, v) : model.forward(v);
+// Temporal models train one output frame per window, as the trainer runs them.
 const step = (): Tensor =>
-  train ? trainStep(opt, () => mseLoss(trainForward(x), y)) : tidy(() => model.forward(x));
+  train ? trainStep(opt, () => mseLoss(forwardWindows(model, x), y)) : tidy(() => model.forward(x));
 for (let i = 0; i < 3; i++) {
   const out = step();
   await out.read();

@@ -27,6 +27,15 @@ export interface TemporalLifter {
   readonly causal: boolean;
 }
 
+/**
+ * One output frame per window of exactly the receptive field, as the models train: `forwardSingleFrame`
+ * where the model has one (VideoPose3D's `TemporalModelOptimized1f`), else `forward`.
+ */
+export function forwardWindows(model: { forward(x: Tensor): Tensor }, x: Tensor): Tensor {
+  const single = model as { forwardSingleFrame?: (x: Tensor) => Tensor };
+  return single.forwardSingleFrame ? single.forwardSingleFrame(x) : model.forward(x);
+}
+
 /** Options of `inferSequence`. */
 export interface SequenceOptions {
   /** Average with the mirrored sequence's output (test-time flip augmentation). */

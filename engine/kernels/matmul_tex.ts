@@ -250,8 +250,7 @@ function pack(
   const be = backend();
   const width = Math.ceil(shape.cols / 4);
   const format = shape.half ? HALF_FMT : FMT;
-  const key = `${format}:${width}x${shape.height}`;
-  const pooled = texturePool.get(key)?.pop();
+  const pooled = texturePool.get(poolKey(format, width, shape.height))?.pop();
   let texture: GPUTexture, view: GPUTextureView;
   if (pooled) {
     pooledTextureBytes -= textureBytes(pooled.texture);
@@ -288,6 +287,9 @@ const texturePool = new Map<string, Packed[]>();
 let pooledTextureBytes = 0;
 const TEXTURE_POOL_LIMIT = 256 * 1024 * 1024;
 
+const poolKey = (format: GPUTextureFormat, width: number, height: number): string =>
+  `${format}:${width}x${height}`;
+
 function textureBytes(t: GPUTexture): number {
   return t.width * t.height * (t.format === HALF_FMT ? 8 : 16);
 }
@@ -295,7 +297,7 @@ function textureBytes(t: GPUTexture): number {
 function release(p: Packed): void {
   const bytes = textureBytes(p.texture);
   if (pooledTextureBytes + bytes <= TEXTURE_POOL_LIMIT) {
-    const key = `${p.texture.format}:${p.texture.width}x${p.texture.height}`;
+    const key = poolKey(p.texture.format, p.texture.width, p.texture.height);
     const list = texturePool.get(key);
     if (list) list.push(p);
     else texturePool.set(key, [p]);

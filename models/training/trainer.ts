@@ -33,6 +33,7 @@ import { manualSeed, Rng } from "../../engine/random.ts";
 import { readAll, type Tensor, tensor, tidy } from "../../engine/tensor.ts";
 import { type CheckpointMeta, loadCheckpoint, type Normalization, saveCheckpoint } from "../checkpoint.ts";
 import type { StateDict } from "../../layers/module.ts";
+import { forwardWindows } from "../sequence.ts";
 import { DUAL_HARD_A, DUAL_HARD_B, type DualChannel } from "../dual_channel.ts";
 import { Martinez } from "../martinez.ts";
 import { createModel, type LiftingModel } from "../registry.ts";
@@ -254,11 +255,8 @@ function makeTask(name: string, model: LiftingModel): Task {
       }
     },
     loss: (m, x, y) => {
-      // VideoPose3D trains its temporal model as TemporalModelOptimized1f (strided, one output frame).
-      const single = m as LiftingModel & { forwardSingleFrame?: (x: Tensor) => Tensor };
-      const pred = rf > 1 && single.forwardSingleFrame ? single.forwardSingleFrame(x) : m.forward(x);
       // MPJPE loss (VideoPose3D / SRNet): mean over joints of the Euclidean error, in metres.
-      const d = ops.square(ops.sub(pred, y));
+      const d = ops.square(ops.sub(forwardWindows(m, x), y));
       const norm = ops.sqrt(ops.affine(ops.sum(d, { axis: 3 }), { shift: 1e-12 }));
       return ops.mean(norm);
     },
