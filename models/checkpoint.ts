@@ -124,6 +124,8 @@ export interface OptimizerState {
   m: Map<string, Float32Array>;
   /** Second moments by parameter name. */
   v: Map<string, Float32Array>;
+  /** AMSGrad's running maxima of the second moments by parameter name (absent for plain Adam). */
+  vMax?: Map<string, Float32Array>;
 }
 
 /** A loaded checkpoint. */
@@ -217,7 +219,8 @@ export async function saveCheckpoint(
   const opt = options.optimizer;
   if (opt) {
     metadata.optim_step = String(opt.step);
-    for (const [kind, moments] of [["m", opt.m], ["v", opt.v]] as const) {
+    const kinds = [["m", opt.m], ["v", opt.v], ["vmax", opt.vMax ?? new Map()]] as const;
+    for (const [kind, moments] of kinds) {
       for (const [name, data] of moments) {
         const shape = checkpoint.stateDict.get(name)?.shape;
         if (!shape) throw new InputError(`optimiser state for "${name}", which the state dict lacks`);
@@ -436,9 +439,11 @@ export function checkpointFromFile(file: SafetensorsFile, name: string): Checkpo
   const meta = parseCheckpointMeta(file.metadata, name);
   const stateDict: StateDict = new Map();
   const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+  const vMax = new Map<string, Float32Array>();
   for (const [key, t] of file.tensors) {
     if (key.startsWith("optim.m.")) m.set(key.slice(8), toF32(t));
     else if (key.startsWith("optim.v.")) v.set(key.slice(8), toF32(t));
+    else if (key.startsWith("optim.vmax.")) vMax.set(key.slice(11), toF32(t));
     else if (key.startsWith("optim.")) throw new InputError(`${name}: unknown optimiser tensor "${key}"`);
     else {stateDict.set(
         key,
@@ -451,7 +456,7 @@ export function checkpointFromFile(file: SafetensorsFile, name: string): Checkpo
     if (!Number.isSafeInteger(step) || step < 0) {
       throw new InputError(`${name}: optimiser tensors without a valid "optim_step" in __metadata__`);
     }
-    optimizer = { step, m, v };
+    optimizer = vMax.size ? { step, m, v, vMax } : { step, m, v };
   }
   return { meta, stateDict, optimizer };
 }

@@ -16,7 +16,7 @@ const HELP = `posegpu train — train a lifting model on Human3.6M-format data
 
 Usage:
   posegpu train MODEL --data DIR --train-subjects S1,S5,S6 [--val-subjects S7] --input gt|sh
-                      --out CKPT.safetensors [--epochs N] [--batch 64] [--lr 1e-3] [--config k=v ...]
+                      --out CKPT.safetensors [--epochs N] [--batch N] [--lr 1e-3] [--config k=v ...]
                       [--resume CKPT | --init WEIGHTS] [--seed N] [--max-steps N] [--log-every N]
   posegpu train --export CKPT --out WEIGHTS.safetensors [--dtype f16|f32]
 
@@ -24,9 +24,14 @@ Trains MODEL (${MODEL_NAMES.join(", ")}) on every frame × camera of the trainin
 ground truth projected through the cameras (gt) or the Stacked Hourglass detections (sh; Neck/Nose
 filled as the Thorax–Head midpoint for 17-joint models), target = root-relative camera-frame 3D.
 Martinez / dual_channel use z-score statistics of the training set; srnet / videopose screen
-normalisation with 3D in metres. Martinez follows the reference recipe: Adam, lr decay ×0.96 every
-100k steps, MSE, dropout 0.5, reshuffled every epoch (--config max_norm=true adds the max-norm
-projection after every step; off by default, it trains worse here: see models/training/trainer.ts).
+normalisation with 3D in metres. Each family trains with its reference recipe unless told otherwise:
+  martinez, dual_channel: batch 64, 200 epochs, Adam, lr ×0.96 every 100k steps, MSE (dual_channel:
+    its hard-joint L1 losses), dropout 0.5 (--config max_norm=true adds the max-norm projection
+    after every step; off by default, it trains worse here: see models/training/trainer.ts);
+  srnet, srnet_fc, videopose (their run.py): batch 1024 (videopose 256 here), 60 epochs, Adam with
+    AMSGrad, lr ×0.95 after every epoch, BatchNorm momentum 0.1 → 0.001 over the run, flip
+    augmentation, loss L1 (srnet, srnet_fc) or MPJPE (videopose) in metres.
+Samples are reshuffled every epoch.
 After every epoch: validation MPJPE (Protocol #1, 17 joints, mm) and an atomic checkpoint (weights,
 normalisation, provenance and the optimiser state for --resume). Progress goes to stderr.
 
@@ -35,10 +40,15 @@ Options:
   --train-subjects LIST   comma-separated subjects to train on
   --val-subjects LIST     comma-separated subjects to validate on each epoch (default none)
   --input gt|sh           2D input: projected ground truth or SH detections (default gt)
-  --epochs N              total epochs (default 200; a resumed run continues up to N)
-  --batch N               batch size (default 64)
+  --epochs N              total epochs (default 200 or 60, the recipe's; a resumed run continues up to N)
+  --batch N               batch size (default the recipe's: 64, 1024, videopose 256)
   --lr X                  initial learning rate (default 1e-3)
-  --decay-steps N         learning-rate decay period in steps (default 100000)
+  --decay-steps N|epoch   steps between learning-rate decays (default 100000, or epoch)
+  --decay-rate X          factor of each decay (default 0.96, or 0.95)
+  --loss l1|mpjpe         loss of srnet, srnet_fc, videopose (default l1 for srnet*, mpjpe for videopose)
+  --optimizer adam|amsgrad   (default adam for martinez, dual_channel; amsgrad for the others)
+  --bn-momentum fixed|decay  BatchNorm momentum 0.1, or 0.1 → 0.001 over the epochs (default fixed
+                          for martinez, dual_channel; decay for the others)
   --config key=value      model configuration (repeatable; see posegpu run --help for the keys)
   --out FILE              checkpoint to write (every epoch, atomically)
   --resume FILE           continue from a checkpoint (model, config, normalisation, optimiser, step)
@@ -99,6 +109,10 @@ async function runTrain(args: string[]): Promise<number> {
       batch: { type: "string" },
       lr: { type: "string" },
       "decay-steps": { type: "string" },
+      "decay-rate": { type: "string" },
+      loss: { type: "string" },
+      optimizer: { type: "string" },
+      "bn-momentum": { type: "string" },
       config: { type: "string", multiple: true },
       out: { type: "string" },
       resume: { type: "string" },
@@ -153,10 +167,8 @@ async function runTrain(args: string[]): Promise<number> {
   if (input !== "gt" && input !== "sh") {
     throw new InputError(`train: --input must be gt or sh, got "${input}"`);
   }
-  const lr = values.lr === undefined ? 1e-3 : Number(values.lr);
-  if (!(lr > 0 && Number.isFinite(lr))) {
-    throw new InputError(`train: --lr must be a positive number, got "${values.lr}"`);
-  }
+  const lr = positive("--lr", values.lr);
+  const decayRate = positive("--decay-rate", values["decay-rate"]);
   const pairs = [...(values.config ?? []), ...extra.filter((p) => p.includes("="))];
   await initEngine();
   const result = await trainLifter({
@@ -166,16 +178,20 @@ async function runTrain(args: string[]): Promise<number> {
     trainSubjects,
     valSubjects: subjects("--val-subjects", values["val-subjects"]),
     input,
-    epochs: integer("--epochs", values.epochs, 200)!,
-    batch: integer("--batch", values.batch, 64),
+    epochs: integer("--epochs", values.epochs),
+    batch: integer("--batch", values.batch),
     lr,
-    decaySteps: integer("--decay-steps", values["decay-steps"], 100_000),
+    decaySteps: values["decay-steps"] === "epoch" ? "epoch" : integer("--decay-steps", values["decay-steps"]),
+    decayRate,
+    loss: choice("--loss", values.loss, ["l1", "mpjpe"] as const),
+    optimizer: choice("--optimizer", values.optimizer, ["adam", "amsgrad"] as const),
+    bnMomentum: choice("--bn-momentum", values["bn-momentum"], ["fixed", "decay"] as const),
     out: values.out,
     resume: values.resume,
     init: values.init,
     best: values.best,
     seed: integer("--seed", values.seed, 0),
-    augment: augmentOf(values.augment),
+    augment: choice("--augment", values.augment, ["none", "flip"] as const),
     maxSteps: integer("--max-steps", values["max-steps"]),
     logEvery: integer("--log-every", values["log-every"], 100),
     valStride: integer("--val-stride", values["val-stride"], 1),
@@ -190,9 +206,18 @@ async function runTrain(args: string[]): Promise<number> {
   return 0;
 }
 
-function augmentOf(v: string | undefined): "none" | "flip" | undefined {
-  if (v === undefined || v === "none" || v === "flip") return v;
-  throw new InputError(`train: --augment must be none or flip, got "${v}"`);
+function choice<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v === undefined || (allowed as readonly string[]).includes(v)) return v as T | undefined;
+  throw new InputError(`train: ${flag} must be ${allowed.join(" or ")}, got "${v}"`);
+}
+
+function positive(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!(v > 0 && Number.isFinite(v))) {
+    throw new InputError(`train: ${flag} must be a positive number, got "${text}"`);
+  }
+  return v;
 }
 
 /** `posegpu train`. */

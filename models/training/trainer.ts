@@ -10,9 +10,12 @@
  *   stay small relative to it), whereas projecting the variable after each Adam step of ~1e-3 per weight
  *   (weights of ~1e-3 after the projection) makes training much noisier — measured on the shared data,
  *   same seed, step 500: validation MPJPE 126.5 mm with the projection vs 84.9 mm without. Dual-channel: the structure-aware L1 losses (basic network on all joints plus
- *   each channel on its hard joints). SRNet / VideoPose3D: MPJPE loss in metres on screen-normalised 2D;
- *   temporal models take a window of `receptiveField` frames around each sample (edge frames repeated,
- *   as VideoPose3D pads its sequences).
+ *   each channel on its hard joints). SRNet / VideoPose3D: their repositories' recipe (`trainingRecipe`):
+ *   batch 1024, 60 epochs, Adam with AMSGrad, lr 1e-3 ×0.95 after every epoch, BatchNorm momentum decayed
+ *   from 0.1 to 0.001 over the run, flip augmentation; loss L1 in metres for SRNet (its `train.py`), MPJPE
+ *   for VideoPose3D; screen-normalised 2D; temporal models take a window of `receptiveField` frames around
+ *   each sample (edge frames repeated, as VideoPose3D pads its sequences) and train as
+ *   `TemporalModelOptimized1f`.
  * - Many steps are recorded per GPU submit and the loss is read back once every `logEvery` steps
  *   (`LossLog`), when a progress line (epoch, step, poses/s, loss, ETA) goes to the log.
  * - Each epoch: validation MPJPE (Protocol #1: mean over frames and 17 joints, root-relative mm), then
@@ -26,7 +29,7 @@
 import { basename } from "node:path";
 import { backend } from "../../engine/backend.ts";
 import { InputError } from "../../engine/errors.ts";
-import { hardJointLoss, mseLoss } from "../../engine/losses.ts";
+import { hardJointLoss, l1Loss, mseLoss } from "../../engine/losses.ts";
 import * as ops from "../../engine/ops.ts";
 import { Adam, exponentialDecay, LossLog, trainStep } from "../../engine/optim.ts";
 import { manualSeed, Rng } from "../../engine/random.ts";
@@ -36,6 +39,7 @@ import type { StateDict } from "../../layers/module.ts";
 import { forwardWindows } from "../sequence.ts";
 import { DUAL_HARD_A, DUAL_HARD_B, type DualChannel } from "../dual_channel.ts";
 import { Martinez } from "../martinez.ts";
+import { BatchNorm } from "../../layers/batch_norm.ts";
 import { createModel, type LiftingModel } from "../registry.ts";
 import {
   computeNormalization,
@@ -64,16 +68,28 @@ export interface TrainOptions {
   valSubjects?: readonly string[];
   /** 2D input kind. */
   input: "gt" | "sh";
-  /** Total epochs of the run (a resumed run continues up to this many). */
-  epochs: number;
-  /** Batch size (default 64). */
+  /** Total epochs of the run (a resumed run continues up to this many; default: the recipe's). */
+  epochs?: number;
+  /** Batch size (default: the recipe's). */
   batch?: number;
   /** Initial learning rate (default 1e-3). */
   lr?: number;
-  /** Decay steps of the exponential schedule (default 100 000). */
-  decaySteps?: number;
-  /** Decay rate (default 0.96). */
+  /** Decay steps of the exponential (staircase) schedule (default: the recipe's; "epoch": once per epoch). */
+  decaySteps?: number | "epoch";
+  /** Decay rate (default: the recipe's). */
   decayRate?: number;
+  /**
+   * Loss of the screen-normalised models: "l1" (mean absolute error in metres, SRNet's) or "mpjpe" (mean
+   * joint distance, VideoPose3D's). Martinez (MSE) and dual_channel (hard-joint L1) have theirs fixed.
+   */
+  loss?: "l1" | "mpjpe";
+  /** "adam" or "amsgrad" (Adam with the running maximum of the second moment; default: the recipe's). */
+  optimizer?: "adam" | "amsgrad";
+  /**
+   * BatchNorm running-statistics momentum: "fixed" (0.1) or "decay" (0.1 → 0.001 exponentially over the
+   * epochs, set at the start of each epoch, as VideoPose3D / SRNet do; default: the recipe's).
+   */
+  bnMomentum?: "fixed" | "decay";
   /** Checkpoint path (written after every epoch and at the end). */
   out: string;
   /** Resume from this checkpoint (its model, config, normalisation and optimiser state). */
@@ -159,6 +175,68 @@ function duration(s: number): string {
   return h ? `${h}h${String(m).padStart(2, "0")}m` : m ? `${m}m${String(r).padStart(2, "0")}s` : `${r}s`;
 }
 
+/** A model family's reference training recipe: the defaults of `trainLifter` and `posegpu train`. */
+export interface TrainingRecipe {
+  /** Batch size. */
+  batch: number;
+  /** Epochs. */
+  epochs: number;
+  /** Initial learning rate. */
+  lr: number;
+  /** Steps between learning-rate decays ("epoch": after every epoch). */
+  decaySteps: number | "epoch";
+  /** Factor of each decay. */
+  decayRate: number;
+  /** Training loss. */
+  loss: "mse" | "hard_joint_l1" | "l1" | "mpjpe";
+  /** Optimiser. */
+  optimizer: "adam" | "amsgrad";
+  /** BatchNorm momentum schedule. */
+  bnMomentum: "fixed" | "decay";
+  /** Augmentation. */
+  augment: "none" | "flip";
+}
+
+/**
+ * The reference recipe of `model`: Martinez's TF code (Adam, batch 64, ×0.96 every 100k steps, MSE, 200
+ * epochs; dual_channel reuses it with its hard-joint L1 losses); SRNet's and VideoPose3D's `run.py` (batch
+ * 1024, 60 epochs, AMSGrad, ×0.95 per epoch, BN momentum decay, flip; L1 for SRNet, MPJPE for
+ * VideoPose3D). VideoPose3D defaults to batch 256 here: at 1024 the 243-frame model's first layer (81
+ * frames × 1024 channels per sample, 340 MB) exceeds a 128 MiB storage binding, which BatchNorm's
+ * statistics still need in one piece.
+ */
+export function trainingRecipe(model: string): TrainingRecipe {
+  if (model === "martinez" || model === "dual_channel") {
+    return {
+      batch: 64,
+      epochs: 200,
+      lr: 1e-3,
+      decaySteps: 100_000,
+      decayRate: 0.96,
+      loss: model === "martinez" ? "mse" : "hard_joint_l1",
+      optimizer: "adam",
+      bnMomentum: "fixed",
+      augment: "none",
+    };
+  }
+  return {
+    batch: model === "videopose" ? 256 : 1024,
+    epochs: 60,
+    lr: 1e-3,
+    decaySteps: "epoch",
+    decayRate: 0.95,
+    loss: model === "videopose" ? "mpjpe" : "l1",
+    optimizer: "amsgrad",
+    bnMomentum: "decay",
+    augment: "flip",
+  };
+}
+
+/** VideoPose3D's BatchNorm momentum in epoch `epoch` (0-based) of `epochs`: 0.1 → 0.001 exponentially. */
+export function bnMomentumAt(epoch: number, epochs: number): number {
+  return 0.1 * Math.exp(-(epoch / epochs) * Math.log(0.1 / 0.001));
+}
+
 /** Seed of the dropout stream at `step` (a fixed mix of seed and step: resumable). */
 function stepSeed(seed: number, step: number): number {
   return ((seed * 1_000_003 + step) * 2654435761) % 9007199254740881;
@@ -191,7 +269,7 @@ function receptiveField(model: LiftingModel): number {
   return typeof m.receptiveField === "function" ? m.receptiveField() : 1;
 }
 
-function makeTask(name: string, model: LiftingModel): Task {
+function makeTask(name: string, model: LiftingModel, lossKind: "l1" | "mpjpe"): Task {
   if (usesZScore(name)) {
     const { jointsIn, jointsOut } = networkJoints(name, model.config);
     const din = jointsIn.length * 2, dout = jointsOut.length * 3;
@@ -255,7 +333,9 @@ function makeTask(name: string, model: LiftingModel): Task {
       }
     },
     loss: (m, x, y) => {
-      // MPJPE loss (VideoPose3D / SRNet): mean over joints of the Euclidean error, in metres.
+      // SRNet: L1, the mean absolute coordinate error in metres (root included: its target is 0).
+      if (lossKind === "l1") return l1Loss(forwardWindows(m, x), y);
+      // VideoPose3D: MPJPE, the mean over joints of the Euclidean error, in metres.
       const d = ops.square(ops.sub(forwardWindows(m, x), y));
       const norm = ops.sqrt(ops.affine(ops.sum(d, { axis: 3 }), { shift: 1e-12 }));
       return ops.mean(norm);
@@ -331,11 +411,13 @@ async function validate(
 /** Trains a lifting model; see the module documentation. */
 export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
   const log = options.log ?? stderr;
-  const batch = options.batch ?? 64;
+  const recipe = trainingRecipe(options.model);
+  const batch = options.batch ?? recipe.batch;
+  const epochs = options.epochs ?? recipe.epochs;
   const seed = options.seed ?? 0;
   const logEvery = options.logEvery ?? 100;
   const submitEvery = Math.max(1, options.submitEvery ?? 4);
-  for (const [k, v] of [["batch", batch], ["epochs", options.epochs], ["logEvery", logEvery]] as const) {
+  for (const [k, v] of [["batch", batch], ["epochs", epochs], ["logEvery", logEvery]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) {
       throw new InputError(`train: ${k} must be a positive integer, got ${v}`);
     }
@@ -344,7 +426,26 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     throw new InputError(`train: seed must be a non-negative integer`);
   }
   if (options.resume && options.init) throw new InputError(`train: give --resume or --init, not both`);
-  const augment = options.augment ?? (usesZScore(options.model) ? "none" : "flip");
+  const augment = options.augment ?? recipe.augment;
+  const optimizer = options.optimizer ?? recipe.optimizer;
+  const bnMomentum = options.bnMomentum ?? recipe.bnMomentum;
+  if (optimizer !== "adam" && optimizer !== "amsgrad") {
+    throw new InputError(`train: optimizer must be adam or amsgrad, got ${optimizer}`);
+  }
+  if (bnMomentum !== "fixed" && bnMomentum !== "decay") {
+    throw new InputError(`train: bnMomentum must be fixed or decay, got ${bnMomentum}`);
+  }
+  if (options.loss !== undefined) {
+    if (usesZScore(options.model)) {
+      throw new InputError(
+        `train: --loss is for the screen-normalised models (srnet, srnet_fc, videopose); ${options.model} trains with ${recipe.loss}`,
+      );
+    }
+    if (options.loss !== "l1" && options.loss !== "mpjpe") {
+      throw new InputError(`train: loss must be l1 or mpjpe, got ${options.loss}`);
+    }
+  }
+  const lossKind = options.loss ?? (recipe.loss === "mpjpe" ? "mpjpe" : "l1");
   if (augment !== "none" && augment !== "flip") {
     throw new InputError(`train: augment must be none or flip, got ${augment}`);
   }
@@ -372,6 +473,14 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     if (options.resume && !start.optimizer) {
       throw new InputError(
         `train --resume: ${from} has no optimiser state (an export?); --init starts from its weights`,
+      );
+    }
+    if (options.resume && !!start.optimizer?.vMax !== (optimizer === "amsgrad")) {
+      throw new InputError(
+        `train --resume: ${from} was trained with --optimizer ${
+          start.optimizer?.vMax ? "amsgrad" : "adam"
+        }, ` +
+          `this run uses ${optimizer}`,
       );
     }
   }
@@ -417,25 +526,30 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     if (stray.length) throw new InputError(`train --init: ${from} does not fit basic.*: ${stray.join(", ")}`);
   } else if (start) await model.loadStateDict(start.stateDict);
   const named = model.namedParameters();
-  const opt = new Adam(named.map(([, p]) => p), { lr: options.lr ?? 1e-3 });
+  const lr = options.lr ?? recipe.lr;
+  const opt = new Adam(named.map(([, p]) => p), { lr, amsgrad: optimizer === "amsgrad" });
   if (resumed?.optimizer) {
     const o = resumed.optimizer;
     opt.loadState({
       step: o.step,
       m: named.map(([n]) => o.m.get(n) ?? null),
       v: named.map(([n]) => o.v.get(n) ?? null),
+      vMax: named.map(([n]) => o.vMax?.get(n) ?? null),
     });
   }
-  const schedule = exponentialDecay({
-    lr: options.lr ?? 1e-3,
-    decaySteps: options.decaySteps ?? 100_000,
-    decayRate: options.decayRate ?? 0.96,
-  });
-  const task = makeTask(options.model, model);
+  const task = makeTask(options.model, model, lossKind);
   const train = encode(options.model, model.config, norm, trainSet);
   const val = valSet ? encode(options.model, model.config, norm, valSet) : null;
   const stepsPerEpoch = Math.floor(trainSet.count / batch);
-  const totalSteps = Math.min(options.epochs * stepsPerEpoch, options.maxSteps ?? Infinity);
+  const decaySteps = options.decaySteps ?? recipe.decaySteps;
+  const decayRate = options.decayRate ?? recipe.decayRate;
+  const schedule = exponentialDecay({
+    lr,
+    decaySteps: decaySteps === "epoch" ? stepsPerEpoch : decaySteps,
+    decayRate,
+  });
+  const batchNorms = model.modules().filter((m): m is BatchNorm => m instanceof BatchNorm);
+  const totalSteps = Math.min(epochs * stepsPerEpoch, options.maxSteps ?? Infinity);
   let step = resumed?.meta.step ?? 0;
   const maxNorm = model instanceof Martinez && model.config.max_norm;
   log(
@@ -445,6 +559,11 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
       `${val ? `${val.set.count} validation samples (${valSubjects.join(",")})` : "no validation"}, ` +
       `${model.numParameters()} parameters, batch ${batch}, ${stepsPerEpoch} steps/epoch, ` +
       `${augment === "flip" ? "flip augmentation, " : ""}` +
+      `loss ${
+        usesZScore(options.model) ? recipe.loss : lossKind
+      }, ${optimizer} lr ${lr} ×${decayRate} every ${
+        decaySteps === "epoch" ? "epoch" : `${decaySteps} steps`
+      }, BatchNorm momentum ${bnMomentum === "decay" ? "0.1 → 0.001" : "fixed"}, ${epochs} epochs, ` +
       `${
         resumed ? `resuming at step ${step}, ` : options.init ? `from the weights of ${options.init}, ` : ""
       }data ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
@@ -490,18 +609,24 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
   const checkpoint = async (epoch: number, valMpjpe: number | null): Promise<void> => {
     const sd = await model.stateDict();
     const st = opt.state();
-    const live = named.map(([n], i) => ({ n, m: st.m[i], v: st.v[i] })).filter((e) => e.m && e.v);
-    const values = await readAll(live.flatMap((e) => [e.m!, e.v!]));
+    const ams = opt.amsgrad;
+    const live = named.map(([n], i) => ({ n, m: st.m[i], v: st.v[i], vMax: st.vMax[i] }))
+      .filter((e) => e.m && e.v && (!ams || e.vMax));
+    const per = ams ? 3 : 2;
+    const values = await readAll(live.flatMap((e) => ams ? [e.m!, e.v!, e.vMax!] : [e.m!, e.v!]));
     const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+    const vMax = new Map<string, Float32Array>();
     live.forEach((e, i) => {
-      m.set(e.n, values[2 * i]);
-      v.set(e.n, values[2 * i + 1]);
+      m.set(e.n, values[per * i]);
+      v.set(e.n, values[per * i + 1]);
+      if (ams) vMax.set(e.n, values[per * i + 2]);
     });
     const record = { meta: meta(epoch, valMpjpe), stateDict: sd };
-    await saveCheckpoint(options.out, record, { optimizer: { step: st.step, m, v } });
+    const optimizerState = ams ? { step: st.step, m, v, vMax } : { step: st.step, m, v };
+    await saveCheckpoint(options.out, record, { optimizer: optimizerState });
     if (options.best && valMpjpe !== null && valMpjpe < bestVal) {
       bestVal = valMpjpe;
-      await saveCheckpoint(options.best, record, { optimizer: { step: st.step, m, v } });
+      await saveCheckpoint(options.best, record, { optimizer: optimizerState });
     }
   };
 
@@ -522,7 +647,7 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
     const leftEpoch = (stepsPerEpoch - inEpoch) * batch / rate;
     const leftRun = (totalSteps - step) * batch / rate;
     log(
-      `epoch ${epoch + 1}/${options.epochs} step ${inEpoch}/${stepsPerEpoch} (total ${step}) ` +
+      `epoch ${epoch + 1}/${epochs} step ${inEpoch}/${stepsPerEpoch} (total ${step}) ` +
         `${rate.toFixed(0)} poses/s loss ${read[read.length - 1].toFixed(5)} (mean ${
           (read.reduce((a, b) => a + b, 0) / read.length).toFixed(5)
         }) lr ${opt.lr.toExponential(2)} ETA epoch ${duration(leftEpoch)} run ${duration(leftRun)}`,
@@ -540,6 +665,10 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
         // The shuffle of each epoch depends on (seed, epoch) only, so a resumed run sees the same order.
         perm = new Rng(seed * 100_003 + epoch + 1).permutation(trainSet.count);
         permEpoch = epoch;
+        // A function of the epoch only, so a resumed run sets the same momentum.
+        if (bnMomentum === "decay") {
+          for (const bn of batchNorms) bn.momentum = bnMomentumAt(epoch, epochs);
+        }
       }
       task.fill(
         train,
