@@ -28,7 +28,7 @@ normalisation with 3D in metres. Each family trains with its reference recipe un
   martinez, dual_channel: batch 64, 200 epochs, Adam, lr ×0.96 every 100k steps, MSE (dual_channel:
     its hard-joint L1 losses), dropout 0.5 (--config max_norm=true adds the max-norm projection
     after every step; off by default, it trains worse here: see models/training/trainer.ts);
-  srnet, srnet_fc, videopose (their run.py): batch 1024 (videopose 256 here), 60 epochs, Adam with
+  srnet, srnet_fc, videopose (their run.py): batch 1024, 60 epochs, Adam with
     AMSGrad, lr ×0.95 after every epoch, BatchNorm momentum 0.1 → 0.001 over the run, flip
     augmentation, loss L1 (srnet, srnet_fc) or MPJPE (videopose) in metres.
 Samples are reshuffled every epoch.
@@ -41,7 +41,7 @@ Options:
   --val-subjects LIST     comma-separated subjects to validate on each epoch (default none)
   --input gt|sh           2D input: projected ground truth or SH detections (default gt)
   --epochs N              total epochs (default 200 or 60, the recipe's; a resumed run continues up to N)
-  --batch N               batch size (default the recipe's: 64, 1024, videopose 256)
+  --batch N               batch size (default the recipe's: 64 or 1024)
   --lr X                  initial learning rate (default 1e-3)
   --decay-steps N|epoch   steps between learning-rate decays (default 100000, or epoch)
   --decay-rate X          factor of each decay (default 0.96, or 0.95)

@@ -19,8 +19,9 @@ import {
   Uniforms,
 } from "./common.ts";
 import { broadcastShapes, collapseDims } from "./elementwise.ts";
-import { bnLayout } from "./batch_norm.ts";
+import { bnLayout, channelLoop } from "./batch_norm.ts";
 import { backend } from "../backend.ts";
+import { forEachRowChunk } from "../chunking.ts";
 import { gather, gatherAddressing } from "./shape.ts";
 import type { SparseGrad } from "../autograd.ts";
 
@@ -131,7 +132,8 @@ ${body}}`;
 
 /**
  * Per-channel sums of the batch-norm backward: `Σ g` (= dβ) and `Σ g·x̂` (= dγ) with
- * `x̂ = (x − mean)/sqrt(var + eps)`, each a [C] tensor.
+ * `x̂ = (x − mean)/sqrt(var + eps)`, each a [C] tensor. Over one storage binding, per chunk of rows of N,
+ * each chunk adding into the sums.
  */
 export function batchNormSums(
   g: Tensor,
@@ -145,26 +147,33 @@ export function batchNormSums(
     storageDecl([{ name: "G" }, { name: "X" }, { name: "Mean" }, { name: "Var" }], [{ name: "SG" }, {
       name: "SGX",
     }])
-  }${uniformDecl(6, 4)}
+  }${uniformDecl(6, 5)}
 ${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
   if (gi >= C) { return; }
   let m = Mean[gi]; let inv = inverseSqrt(Var[gi] + PF(3u));
   var sg = 0.0; var sgx = 0.0;
-  for (var b = 0u; b < n; b++) {
-    for (var i = 0u; i < inner; i++) {
-      let j = (b * C + gi) * inner + i;
-      let gv = G[j];
-      sg += gv; sgx += gv * (X[j] - m);
-    }
-  }
-  SG[gi] = sg; SGX[gi] = sgx * inv;
+  ${channelLoop("let gv = G[j]; sg += gv; sgx += gv * (X[j] - m);")}
+  let add = P(4u) != 0u; // a later chunk of rows: add to the earlier chunks' sums
+  SG[gi] = select(0.0, SG[gi], add) + sg; SGX[gi] = select(0.0, SGX[gi], add) + sgx * inv;
 }`;
-  runFlat(
-    compile(code, 6, "batch_norm_sums"),
-    [g.buf, x.buf, stats.mean.buf, stats.variance.buf, sumG.buf, sumGXhat.buf],
-    new Uniforms().int(n, c, inner).float(options.eps),
-    c,
-  );
+  const kernel = compile(code, 6, "batch_norm_sums");
+  const rowBytes = c * inner * 4;
+  let k = 0;
+  forEachRowChunk(n, [rowBytes], (_, rows, bind) => {
+    runFlat(
+      kernel,
+      [
+        bind(g.buf, rowBytes),
+        bind(x.buf, rowBytes),
+        stats.mean.buf,
+        stats.variance.buf,
+        sumG.buf,
+        sumGXhat.buf,
+      ],
+      new Uniforms().int(rows, c, inner).float(options.eps).int(k++ > 0 ? 1 : 0),
+      c,
+    );
+  }, { wholeBytes: [c * 4], what: "batch_norm_sums" });
   return { sumG, sumGXhat };
 }
 
@@ -207,24 +216,30 @@ ${flatMain()}  if (gi >= P(0u)) { return; }
   }
   Y[gi] = w * inv * gv;
 }`;
-  const u = new Uniforms().int(x.size, c, inner).float(options.eps).int(params.weight ? 1 : 0, sums ? 1 : 0)
-    .float(n * inner);
   const d = params.mean;
-  runFlat(
-    compile(code, 8, "batch_norm_grad_input"),
-    [
-      g.buf,
-      x.buf,
-      params.mean.buf,
-      params.variance.buf,
-      (params.weight ?? d).buf,
-      (sums?.sumG ?? d).buf,
-      (sums?.sumGXhat ?? d).buf,
-      out.buf,
-    ],
-    u,
-    x.size,
-  );
+  const kernel = compile(code, 8, "batch_norm_grad_input");
+  // Over one binding: in chunks of whole rows of N, each starting at channel 0.
+  const rowBytes = c * inner * 4;
+  forEachRowChunk(n, [rowBytes], (_, rows, bind) => {
+    const size = rows * c * inner;
+    const u = new Uniforms().int(size, c, inner).float(options.eps).int(params.weight ? 1 : 0, sums ? 1 : 0)
+      .float(n * inner);
+    runFlat(
+      kernel,
+      [
+        bind(g.buf, rowBytes),
+        bind(x.buf, rowBytes),
+        params.mean.buf,
+        params.variance.buf,
+        (params.weight ?? d).buf,
+        (sums?.sumG ?? d).buf,
+        (sums?.sumGXhat ?? d).buf,
+        bind(out.buf, rowBytes),
+      ],
+      u,
+      size,
+    );
+  }, { wholeBytes: [c * 4], what: "batch_norm_grad_input" });
   return out;
 }
 
@@ -738,25 +753,13 @@ ${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
   let m = Mean[gi]; let inv = inverseSqrt(Var[gi] + PF(3u));
   let w = select(1.0, W[min(gi, arrayLength(&W) - 1u)], P(4u) != 0u);
   var sg = 0.0; var sgx = 0.0;
-  for (var b = 0u; b < n; b++) {
-    for (var i = 0u; i < inner; i++) {
-      let j = (b * C + gi) * inner + i;
-      let gv = gm(j);
-      sg += gv; sgx += gv * (X[j] - m);
-    }
-  }
+  ${channelLoop("let gv = gm(j); sg += gv; sgx += gv * (X[j] - m);")}
   sgx = sgx * inv;
   let scale = PF(5u);
   SG[gi] = sg * scale; SGX[gi] = sgx * scale;
   let M = f32(n * inner);
   let k = scale * w * inv;
-  for (var b = 0u; b < n; b++) {
-    for (var i = 0u; i < inner; i++) {
-      let j = (b * C + gi) * inner + i;
-      let xh = (X[j] - m) * inv;
-      DX[j] = k * (gm(j) - sg / M - xh * sgx / M);
-    }
-  }
+  ${channelLoop("let xh = (X[j] - m) * inv; DX[j] = k * (gm(j) - sg / M - xh * sgx / M);")}
 }`;
   const u = new Uniforms().int(n, c, inner).float(options.eps).int(options.weight ? 1 : 0).float(
     relu?.scale ?? 1,

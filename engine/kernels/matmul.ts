@@ -497,6 +497,40 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       return out;
     }
   }
+  if (transA && !transB && batch === 1) {
+    // Aᵀ·B over one binding (weight gradients: A and B are [K, ·] with K the batch × time rows): in chunks of
+    // K, each chunk's product added to the previous chunk's through the residual, ping-ponging between C and
+    // a scratch matrix (a binding may not be read and written at once) so that the last chunk writes C.
+    const plan = planRows(K, [M * 4, N * 4], {
+      wholeBytes: [out.byteLength, (options.bias?.size ?? 0) * 4],
+      what: "matmul",
+    });
+    if (plan && (aF16 || bF16 || act !== "none")) {
+      throw new EnvironmentError(
+        `matmul: a transposed-A product over one storage binding splits along K only for f32 operands without an activation`,
+      );
+    }
+    if (plan) {
+      const scratch = plan.length > 1 ? output([M, N]) : null;
+      let prev: GpuBuffer | null = options.residual?.buf ?? null;
+      plan.forEach(({ start, count }, k) => {
+        const dst = (plan.length - 1 - k) % 2 === 0 ? out.buf : scratch!.buf;
+        const uc = new Uniforms()
+          .int(M, N, count, 0, 0, M * N)
+          .float(options.bias && k === 0 ? 1 : 0, 0, slope, prev ? 1 : 0);
+        backend().dispatch(kernel, [
+          range(a.buf, start * M * 4, count * M * 4),
+          range(b.buf, start * N * 4, count * N * 4),
+          options.bias?.buf ?? d,
+          prev ?? d,
+          dst,
+        ], { uniforms: uc.build(), workgroups: [Math.ceil(N / cols), Math.ceil(M / rows), 1] });
+        prev = dst;
+      });
+      scratch?.dispose();
+      return out;
+    }
+  }
   backend().dispatch(kernel, [a.buf, b.buf, options.bias?.buf ?? d, options.residual?.buf ?? d, out.buf], {
     uniforms: u.build(),
     workgroups: [Math.ceil(N / cols), Math.ceil(M / rows), batch],

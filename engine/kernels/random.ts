@@ -7,6 +7,7 @@
  * @module
  */
 
+import { forEachRowChunk } from "../chunking.ts";
 import { dropThreshold, seedKey } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 import { compile, flatMain, output, runFlat, storageDecl, uniformDecl, Uniforms } from "./common.ts";
@@ -82,23 +83,27 @@ export function dropoutApply(x: Tensor, options: { p: number; seed: number }): T
   const out = output(x.shape);
   const t = dropThreshold(options.p);
   const scale = options.p >= 1 ? 0 : 1 / (1 - options.p);
-  const u = new Uniforms().int(x.size, ...keyWords(options.seed), t).float(scale);
-  if (x.size % 4 === 0) {
-    const code = `${storageDecl([{ name: "X", type: "vec4<f32>" }], [{ name: "Y", type: "vec4<f32>" }])}${
-      uniformDecl(2, 5)
+  const lane = x.size % 4 === 0 ? 4 : 1;
+  // P(5): the chunk's first element (vec4: first vector), so a chunked run draws the same mask.
+  const code = lane === 4
+    ? `${storageDecl([{ name: "X", type: "vec4<f32>" }], [{ name: "Y", type: "vec4<f32>" }])}${
+      uniformDecl(2, 6)
     }${PHILOX_WGSL}
-${flatMain()}  if (gi >= P(0u) / 4u) { return; }
-  let w = philox(vec4<u32>(gi, 0u, 0u, 0u), vec2<u32>(P(1u), P(2u)));
-  Y[gi] = select(X[gi] * PF(4u), vec4<f32>(0.0), w < vec4<u32>(P(3u)));
-}`;
-    runFlat(compile(code, 2, "dropout:4"), [x.buf, out.buf], u, x.size / 4);
-    return out;
-  }
-  const code = `${storageDecl([{ name: "X" }], [{ name: "Y" }])}${uniformDecl(2, 5)}${PHILOX_WGSL}
 ${flatMain()}  if (gi >= P(0u)) { return; }
-  let w = philox(vec4<u32>(gi / 4u, 0u, 0u, 0u), vec2<u32>(P(1u), P(2u)));
-  Y[gi] = select(X[gi] * PF(4u), 0.0, w[gi % 4u] < P(3u));
+  let w = philox(vec4<u32>(gi + P(5u), 0u, 0u, 0u), vec2<u32>(P(1u), P(2u)));
+  Y[gi] = select(X[gi] * PF(4u), vec4<f32>(0.0), w < vec4<u32>(P(3u)));
+}`
+    : `${storageDecl([{ name: "X" }], [{ name: "Y" }])}${uniformDecl(2, 6)}${PHILOX_WGSL}
+${flatMain()}  if (gi >= P(0u)) { return; }
+  let e = gi + P(5u);
+  let w = philox(vec4<u32>(e / 4u, 0u, 0u, 0u), vec2<u32>(P(1u), P(2u)));
+  Y[gi] = select(X[gi] * PF(4u), 0.0, w[e % 4u] < P(3u));
 }`;
-  runFlat(compile(code, 2, "dropout:1"), [x.buf, out.buf], u, x.size);
+  const kernel = compile(code, 2, `dropout:${lane}`);
+  // Over one binding: in flat chunks (engine/chunking.ts).
+  forEachRowChunk(x.size / lane, [4 * lane], (start, n, bind) => {
+    const u = new Uniforms().int(n, ...keyWords(options.seed), t).float(scale).int(start);
+    runFlat(kernel, [bind(x.buf, 4 * lane), bind(out.buf, 4 * lane)], u, n);
+  }, { what: "dropout" });
   return out;
 }

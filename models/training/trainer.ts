@@ -201,9 +201,9 @@ export interface TrainingRecipe {
  * The reference recipe of `model`: Martinez's TF code (Adam, batch 64, ×0.96 every 100k steps, MSE, 200
  * epochs; dual_channel reuses it with its hard-joint L1 losses); SRNet's and VideoPose3D's `run.py` (batch
  * 1024, 60 epochs, AMSGrad, ×0.95 per epoch, BN momentum decay, flip; L1 for SRNet, MPJPE for
- * VideoPose3D). VideoPose3D defaults to batch 256 here: at 1024 the 243-frame model's first layer (81
- * frames × 1024 channels per sample, 340 MB) exceeds a 128 MiB storage binding, which BatchNorm's
- * statistics still need in one piece.
+ * VideoPose3D). At batch 1024 the 243-frame model's first layer holds 340 MB (81 frames × 1024 channels
+ * per sample), beyond a 128 MiB storage binding: its ops run in chunks (engine/chunking.ts); a step there
+ * takes ~12.6 GB of host memory on lavapipe.
  */
 export function trainingRecipe(model: string): TrainingRecipe {
   if (model === "martinez" || model === "dual_channel") {
@@ -220,7 +220,7 @@ export function trainingRecipe(model: string): TrainingRecipe {
     };
   }
   return {
-    batch: model === "videopose" ? 256 : 1024,
+    batch: 1024,
     epochs: 60,
     lr: 1e-3,
     decaySteps: "epoch",

@@ -1,5 +1,5 @@
-// Tensors beyond one storage binding (engine/chunking.ts): element-wise ops, matmul, reductions, softmax
-// and strided copies (permute, slice, concat, pad) split their work; a kernel that does not split fails clearly; allocations beyond maxBufferSize throw
+// Tensors beyond one storage binding (engine/chunking.ts): element-wise ops, matmul (rows, or K for Aᵀ·B),
+// batch norm, dropout, reductions, softmax and strided copies (permute, slice, concat, pad) split their work; a kernel that does not split fails clearly; allocations beyond maxBufferSize throw
 // EnvironmentError. Chunk boundaries are checked on small tensors under a lowered binding limit, then once
 // on a real ~160 MiB tensor (over lavapipe's 128 MiB binding limit).
 import assert from "node:assert/strict";
@@ -19,6 +19,10 @@ import {
 import { bindingLimit, planRows, setBindingLimit } from "../../engine/chunking.ts";
 import { concat, gather, pad, permute, slice, stridedCopy, transpose } from "../../engine/kernels/shape.ts";
 import type { Tensor } from "../../engine/tensor.ts";
+import { batchNorm, batchStats } from "../../engine/kernels/batch_norm.ts";
+import { dropoutApply } from "../../engine/kernels/random.ts";
+import { dropoutMask } from "../../engine/random.ts";
+import { batchNormGradInput, batchNormSums } from "../../engine/kernels/backward.ts";
 
 await initEngine();
 
@@ -231,6 +235,106 @@ Deno.test("chunked matmul equals the CPU: bias, activation, residual, batch fold
     }
   }
   assertClose(result, expected, "matmul", 1e-4);
+});
+
+Deno.test("chunked dropout draws the unchunked mask (binding limit lowered to 4 KiB)", async () => {
+  for (const n of [40_000, 40_001]) { // vec4 and scalar kernels
+    const x = values(n, 18).map((v) => v + 2); // no zeros: a zero output means dropped
+    const { result, dispatches } = await underLimit(4096, async () => {
+      const t = tensor(x, [n]);
+      const y = await readDispose(dropoutApply(t, { p: 0.3, seed: 4242 }));
+      t.dispose();
+      return y;
+    });
+    assert.ok(dispatches >= Math.floor((n * 4) / 4096), `n = ${n}: split (${dispatches} dispatches)`);
+    const keep = dropoutMask(n, { p: 0.3, seed: 4242 });
+    assertClose(result, x.map((v, i) => keep[i] ? v / 0.7 : 0), `dropout n = ${n}`, 1e-6);
+  }
+});
+
+Deno.test("chunked transposed-A matmul (weight gradients) equals the CPU: K in chunks, bias, residual", async () => {
+  // Aᵀ·B with A [K, M], B [K, N]: K rows in chunks of the lowered limit, an even and an odd number of them.
+  const M = 24, N = 20;
+  for (const K of [400, 520]) {
+    const a = values(K * M, 10), b = values(K * N, 11), bias = values(N, 12), res = values(M * N, 13);
+    const { result, dispatches } = await underLimit(8192, async () => {
+      const ta = tensor(a, [K, M]),
+        tb = tensor(b, [K, N]),
+        tbias = tensor(bias, [N]),
+        tr = tensor(res, [M, N]);
+      const plain = matmul(ta, tb, { transA: true });
+      const full = matmul(ta, tb, { transA: true, bias: tbias, residual: tr });
+      const r = [await readDispose(plain), await readDispose(full)];
+      for (const t of [ta, tb, tbias, tr]) t.dispose();
+      return r;
+    });
+    assert.ok(
+      dispatches >= 2 * Math.ceil((K * N * 4) / 8192),
+      `K = ${K}: split along K (${dispatches} dispatches)`,
+    );
+    const expected = new Float32Array(M * N);
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += a[k * M + m] * b[k * N + n];
+        expected[m * N + n] = s;
+      }
+    }
+    assertClose(result[0], expected, `AᵀB, K = ${K}`, 1e-4);
+    assertClose(
+      result[1],
+      expected.map((v, i) => v + bias[i % N] + res[i]),
+      `AᵀB + bias + residual, K = ${K}`,
+      1e-4,
+    );
+  }
+});
+
+Deno.test("chunked batch norm equals the CPU: statistics, normalisation, backward sums, input gradient", async () => {
+  const N = 50, C = 8, I = 12, eps = 1e-5;
+  const x = values(N * C * I, 14).map((v, i) => v + (i % 5) * 0.25), g = values(N * C * I, 15);
+  const w = values(C, 16).map((v) => v + 1.5), b = values(C, 17);
+  const { result, dispatches } = await underLimit(4096, async () => {
+    const tx = tensor(x, [N, C, I]), tg = tensor(g, [N, C, I]), tw = tensor(w, [C]), tb = tensor(b, [C]);
+    const { mean, variance } = batchStats(tx);
+    const y = batchNorm(tx, { mean, variance, weight: tw, bias: tb }, { eps });
+    const sums = batchNormSums(tg, tx, { mean, variance, eps });
+    const dx = batchNormGradInput(tg, tx, { mean, variance, weight: tw, sums, eps, training: true });
+    const r = [];
+    for (const t of [mean, variance, y, sums.sumG, sums.sumGXhat, dx]) r.push(await readDispose(t));
+    for (const t of [tx, tg, tw, tb]) t.dispose();
+    return r;
+  });
+  assert.ok(dispatches > 6 * 4, `batch norm was split (${dispatches} dispatches)`);
+  const [mean, variance, y, sumG, sumGX, dx] = result;
+  const at = (n: number, c: number, i: number) => (n * C + c) * I + i;
+  const M = N * I;
+  for (let c = 0; c < C; c++) {
+    let s = 0, q = 0, sg = 0, sgx = 0;
+    for (let n = 0; n < N; n++) for (let i = 0; i < I; i++) s += x[at(n, c, i)];
+    const m = s / M;
+    for (let n = 0; n < N; n++) for (let i = 0; i < I; i++) q += (x[at(n, c, i)] - m) ** 2;
+    const v = q / M, inv = 1 / Math.sqrt(v + eps);
+    assert.ok(Math.abs(mean[c] - m) <= 1e-5, `mean[${c}] ${mean[c]} vs ${m}`);
+    assert.ok(Math.abs(variance[c] - v) <= 1e-5 * Math.max(1, v), `variance[${c}] ${variance[c]} vs ${v}`);
+    for (let n = 0; n < N; n++) {
+      for (let i = 0; i < I; i++) {
+        const j = at(n, c, i), xh = (x[j] - m) * inv;
+        sg += g[j];
+        sgx += g[j] * xh;
+        assert.ok(Math.abs(y[j] - (xh * w[c] + b[c])) <= 1e-4, `y[${j}]`);
+      }
+    }
+    assert.ok(Math.abs(sumG[c] - sg) <= 1e-4, `Σg[${c}] ${sumG[c]} vs ${sg}`);
+    assert.ok(Math.abs(sumGX[c] - sgx) <= 1e-4, `Σg·x̂[${c}] ${sumGX[c]} vs ${sgx}`);
+    for (let n = 0; n < N; n++) {
+      for (let i = 0; i < I; i++) {
+        const j = at(n, c, i), xh = (x[j] - m) * inv;
+        const e = w[c] * inv * (g[j] - sg / M - xh * sgx / M);
+        assert.ok(Math.abs(dx[j] - e) <= 1e-4 * Math.max(1, Math.abs(e)), `dx[${j}] ${dx[j]} vs ${e}`);
+      }
+    }
+  }
 });
 
 Deno.test("a ~160 MiB tensor (over the 128 MiB binding limit): unary, row-wise matmul and row sums", async () => {

@@ -46,7 +46,7 @@ Deno.test("bnMomentumAt and the recipes: hand-computed values", () => {
     [sr.batch, sr.epochs, sr.decaySteps, sr.decayRate, sr.loss, sr.optimizer, sr.bnMomentum, sr.augment],
     [1024, 60, "epoch", 0.95, "l1", "amsgrad", "decay", "flip"],
   );
-  assert.deepEqual([vp.loss, vp.optimizer, vp.bnMomentum], ["mpjpe", "amsgrad", "decay"]);
+  assert.deepEqual([vp.batch, vp.loss, vp.optimizer, vp.bnMomentum], [1024, "mpjpe", "amsgrad", "decay"]);
   assert.deepEqual(
     [mz.batch, mz.epochs, mz.decaySteps, mz.decayRate, mz.loss, mz.optimizer, mz.bnMomentum],
     [64, 200, 100_000, 0.96, "mse", "adam", "fixed"],
