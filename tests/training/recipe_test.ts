@@ -189,3 +189,17 @@ Deno.test("posegpu train: recipe flags reach the trainer; bad values name the fl
   }
   await Deno.remove(tmp, { recursive: true });
 });
+
+Deno.test("the recipe's learning rate falls ×0.95 after each epoch (decaySteps: epoch)", async () => {
+  const tmp = await Deno.makeTempDir();
+  const lines: string[] = [];
+  await trainLifter(
+    srnet(join(tmp, "lr.safetensors"), { maxSteps: 2 * STEPS_PER_EPOCH + 4, log: (l) => lines.push(l) }),
+  );
+  const lrOf = (epoch: number) =>
+    lines.filter((l) => l.startsWith(`epoch ${epoch}/4 step`)).map((l) => Number(/ lr (\S+)/.exec(l)![1]));
+  assert.deepEqual([...new Set(lrOf(1))], [1e-3]);
+  assert.deepEqual([...new Set(lrOf(2))], [9.5e-4]);
+  assert.deepEqual([...new Set(lrOf(3))], [9.02e-4]); // 1e-3 · 0.95² = 9.025e-4 in binary, printed 9.02e-4
+  await Deno.remove(tmp, { recursive: true });
+});
