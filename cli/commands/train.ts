@@ -28,9 +28,9 @@ normalisation with 3D in metres. Each family trains with its reference recipe un
   martinez, dual_channel: batch 64, 200 epochs, Adam, lr ×0.96 every 100k steps, MSE (dual_channel:
     its hard-joint L1 losses), dropout 0.5 (--config max_norm=true adds the max-norm projection
     after every step; off by default, it trains worse here: see models/training/trainer.ts);
-  srnet, srnet_fc, videopose (their run.py): batch 1024, 60 epochs, Adam with
-    AMSGrad, lr ×0.95 after every epoch, BatchNorm momentum 0.1 → 0.001 over the run, flip
-    augmentation, loss L1 (srnet, srnet_fc) or MPJPE (videopose) in metres.
+  srnet, srnet_fc, videopose (their run.py): batch 1024, 60 epochs, Adam with AMSGrad, lr ×0.95
+    after every epoch, BatchNorm momentum 0.1 → 0.001 over the run, flip augmentation, loss L1
+    (srnet, srnet_fc) or MPJPE (videopose) in metres.
 Samples are reshuffled every epoch.
 After every epoch: validation MPJPE (Protocol #1, 17 joints, mm) and an atomic checkpoint (weights,
 normalisation, provenance and the optimiser state for --resume). Progress goes to stderr.
