@@ -35,13 +35,23 @@ Deno.test("mod.ts: the JSDoc examples run (deno test --doc)", async () => {
     return;
   }
   const dec = new TextDecoder();
-  const run = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "-A", "--doc", "mod.ts"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = dec.decode(run.stdout) + dec.decode(run.stderr);
-  assert.equal(run.code, 0, `mod.ts examples failed:\n${out}`);
-  assert.match(out, /passed/);
+  const once = async () => {
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["test", "-A", "--doc", "mod.ts"],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: run.code, out: dec.decode(run.stdout) + dec.decode(run.stderr) };
+  };
+  let run = await once();
+  // About 1 run in 12 here (before and after 2026-12-07's changes alike) the process aborts in native code
+  // after every example has passed ("malloc_consolidate(): unaligned fastbin chunk detected", exit 134,
+  // during Deno's WebGPU teardown): that one case runs again once; any failing example still fails.
+  if (run.code === 134 && /\| \d+ passed \| 0 failed/.test(run.out) && /malloc|free\(\)/.test(run.out)) {
+    console.warn(`deno test --doc aborted at exit after all examples passed; running it again`);
+    run = await once();
+  }
+  assert.equal(run.code, 0, `mod.ts examples failed:\n${run.out}`);
+  assert.match(run.out, /passed/);
 });
