@@ -10,8 +10,9 @@
  * with broadcast operands bound whole), matmul (rows of A, C and the residual; for Aᵀ·B, the shared K
  * rows, each chunk's product added to the last), batch norm (rows of N: statistics and backward sums
  * added chunk by chunk), reductions and softmax (along the outer dimension; a reduced line itself over
- * the limit is reduced in copied chunks and the partial results combined). Kernels that do not split throw `EnvironmentError` naming the kernel when a binding
- * would exceed the limit (see `Backend.dispatch`), rather than computing on a truncated binding.
+ * the limit is reduced in copied chunks and the partial results combined). Kernels that do not split
+ * throw `EnvironmentError` naming the kernel when a binding would exceed the limit (see
+ * `Backend.dispatch`), rather than computing on a truncated binding.
  * @module
  */
 

@@ -158,8 +158,7 @@ ${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
 }`;
   const kernel = compile(code, 6, "batch_norm_sums");
   const rowBytes = c * inner * 4;
-  let k = 0;
-  forEachRowChunk(n, [rowBytes], (_, rows, bind) => {
+  forEachRowChunk(n, [rowBytes], (start, rows, bind) => {
     runFlat(
       kernel,
       [
@@ -170,7 +169,7 @@ ${flatMain()}  let n = P(0u); let C = P(1u); let inner = P(2u);
         sumG.buf,
         sumGXhat.buf,
       ],
-      new Uniforms().int(rows, c, inner).float(options.eps).int(k++ > 0 ? 1 : 0),
+      new Uniforms().int(rows, c, inner).float(options.eps).int(start > 0 ? 1 : 0),
       c,
     );
   }, { wholeBytes: [c * 4], what: "batch_norm_sums" });

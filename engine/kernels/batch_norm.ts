@@ -19,7 +19,7 @@ export function bnLayout(x: Tensor): { n: number; c: number; inner: number } {
  * WGSL looping `body` over the N·inner elements of channel `gi` of an [N, C, inner] binding, with `j` the
  * element's index. One flat loop with running counters, not a loop over N around a loop over inner: lavapipe
  * (Mesa 25, LLVM) miscomputed that nested form once N·inner passed ~10⁴ with inner 1 (a batch variance
- * off by 3× at [16384, 64, 1]; tests/engine/limits_test.ts keeps the case).
+ * off by 3× at [16384, 64, 1]; tests/engine/batch_norm_long_test.ts keeps the case).
  */
 export function channelLoop(body: string): string {
   return `{

@@ -333,10 +333,11 @@ function makeTask(name: string, model: LiftingModel, lossKind: "l1" | "mpjpe"): 
       }
     },
     loss: (m, x, y) => {
+      const pred = forwardWindows(m, x);
       // SRNet: L1, the mean absolute coordinate error in metres (root included: its target is 0).
-      if (lossKind === "l1") return l1Loss(forwardWindows(m, x), y);
+      if (lossKind === "l1") return l1Loss(pred, y);
       // VideoPose3D: MPJPE, the mean over joints of the Euclidean error, in metres.
-      const d = ops.square(ops.sub(forwardWindows(m, x), y));
+      const d = ops.square(ops.sub(pred, y));
       const norm = ops.sqrt(ops.affine(ops.sum(d, { axis: 3 }), { shift: 1e-12 }));
       return ops.mean(norm);
     },
@@ -609,20 +610,15 @@ export async function trainLifter(options: TrainOptions): Promise<TrainResult> {
   const checkpoint = async (epoch: number, valMpjpe: number | null): Promise<void> => {
     const sd = await model.stateDict();
     const st = opt.state();
-    const ams = opt.amsgrad;
-    const live = named.map(([n], i) => ({ n, m: st.m[i], v: st.v[i], vMax: st.vMax[i] }))
-      .filter((e) => e.m && e.v && (!ams || e.vMax));
-    const per = ams ? 3 : 2;
-    const values = await readAll(live.flatMap((e) => ams ? [e.m!, e.v!, e.vMax!] : [e.m!, e.v!]));
-    const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
-    const vMax = new Map<string, Float32Array>();
-    live.forEach((e, i) => {
-      m.set(e.n, values[per * i]);
-      v.set(e.n, values[per * i + 1]);
-      if (ams) vMax.set(e.n, values[per * i + 2]);
-    });
+    // The moments to save (AMSGrad adds the maxima), of the parameters that have all of them.
+    const kinds = opt.amsgrad ? [st.m, st.v, st.vMax] : [st.m, st.v];
+    const live = named.map((_, i) => i).filter((i) => kinds.every((k) => k[i]));
+    const values = await readAll(live.flatMap((i) => kinds.map((k) => k[i]!)));
+    const [m, v, vMax] = kinds.map((_, j) =>
+      new Map(live.map((i, at) => [named[i][0], values[at * kinds.length + j]]))
+    );
     const record = { meta: meta(epoch, valMpjpe), stateDict: sd };
-    const optimizerState = ams ? { step: st.step, m, v, vMax } : { step: st.step, m, v };
+    const optimizerState = vMax ? { step: st.step, m, v, vMax } : { step: st.step, m, v };
     await saveCheckpoint(options.out, record, { optimizer: optimizerState });
     if (options.best && valMpjpe !== null && valMpjpe < bestVal) {
       bestVal = valMpjpe;
